@@ -1,0 +1,1 @@
+//! The sync engine: per-object pipelines, planner, conflict policies and writeback.

@@ -1,0 +1,2 @@
+//! The `hubsync` binary.
+fn main() {}
