@@ -1,0 +1,35 @@
+//! One module per command; [`run`] dispatches.
+
+mod emulator;
+mod init;
+
+use std::process::ExitCode;
+
+use anyhow::bail;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the command the user asked for.
+pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Init(args) => init::run(&cli.config, &args),
+        Command::Emulator(args) => emulator::run(args).await,
+        other => bail!("`{}` is not available yet in this build", command_name(&other)),
+    }
+}
+
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::Demo(_) => "demo",
+        Command::Init(_) => "init",
+        Command::Check => "check",
+        Command::Sync(_) => "sync",
+        Command::Run => "run",
+        Command::Status(_) => "status",
+        Command::Conflicts(_) => "conflicts",
+        Command::Export(_) => "export",
+        Command::Import(_) => "import",
+        Command::GdprDelete(_) => "gdpr-delete",
+        Command::Emulator(_) => "emulator",
+    }
+}

@@ -1,0 +1,20 @@
+//! Logging set-up: human-readable or JSON lines on stderr, filtered by `RUST_LOG`.
+
+use tracing_subscriber::{EnvFilter, fmt};
+
+use crate::cli::LogFormat;
+
+/// Installs the global subscriber. Default level `info` for hubsync's crates, `warn` otherwise.
+pub(crate) fn init(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(
+            "warn,hubsync=info,hubsync_engine=info,hubsync_store=info,hubsync_hubspot=info,\
+             hubsync_emulator=info",
+        )
+    });
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
