@@ -1,0 +1,114 @@
+//! What every request passes through before reaching a route: the 414 check on over-long
+//! request lines (HubSpot's HTML page, §15), bearer-token authentication (§1.3), the body size
+//! limit, JSON 404/405 answers for unknown routes, and `X-HubSpot-Correlation-Id` on every
+//! response (§0).
+
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Request, State},
+    http::{HeaderValue, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+};
+
+use crate::{
+    AppState,
+    error::{ApiError, CORRELATION_HEADER, new_correlation_id},
+};
+
+/// HubSpot's front end answers an over-long URL with this HTML page (airbyte #33976).
+const URI_TOO_LONG_HTML: &str = "<html> <head><title>414 Request-URI Too Large</title></head> \
+     <body> <center><h1>414 Request-URI Too Large</h1></center> </body> </html>";
+
+/// Puts bearer-token authentication in front of `router`'s routes (public API routes).
+pub(crate) fn authenticated(router: Router<AppState>, state: &AppState) -> Router<AppState> {
+    router.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        require_bearer,
+    ))
+}
+
+/// Wraps the assembled application in the layers every request passes: 414 check, body
+/// limit, fallbacks and the correlation-id header.
+pub(crate) fn outer_layers(app: Router<AppState>, state: &AppState) -> Router<AppState> {
+    app.fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limit_request_line,
+        ))
+        .layer(middleware::map_response(add_correlation_id))
+}
+
+async fn require_bearer(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+        .filter(|t| !t.is_empty());
+    let accepted = match token {
+        None => false,
+        Some(token) => {
+            state.config.tokens.is_empty() || state.config.tokens.iter().any(|t| t == token)
+        }
+    };
+    if accepted {
+        next.run(request).await
+    } else {
+        ApiError::unauthenticated().into_response()
+    }
+}
+
+async fn limit_request_line(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let line = request.method().as_str().len() + 1 + request.uri().to_string().len();
+    if line > state.config.max_request_line {
+        let mut response = (StatusCode::URI_TOO_LONG, URI_TOO_LONG_HTML).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        return response;
+    }
+    next.run(request).await
+}
+
+async fn add_correlation_id(mut response: Response) -> Response {
+    if !response.headers().contains_key(CORRELATION_HEADER)
+        && let Ok(value) = HeaderValue::from_str(&new_correlation_id())
+    {
+        response.headers_mut().insert(CORRELATION_HEADER, value);
+    }
+    response
+}
+
+async fn unknown_route(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        format!(
+            "No route matches {} {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        format!(
+            "Method {} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
