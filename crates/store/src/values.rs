@@ -1,0 +1,664 @@
+//! HubSpot property values ⇄ PostgreSQL column values.
+//!
+//! HubSpot sends every property value as a string. [`ColumnType::for_property`] decides a
+//! column's PostgreSQL type from the property's `type` and `fieldType`;
+//! [`to_sql_text`] validates a HubSpot string for that type and turns it into the text form
+//! that the upsert casts in SQL (`$n::text[]` → `::numeric`, `::date`, …). A value that does
+//! not parse becomes NULL plus a reason (the caller records a [`ValueIssue`]) so that the
+//! rest of the row still syncs. The empty string is HubSpot's "no value" and becomes NULL
+//! without an issue.
+//!
+//! The reverse, [`SqlValue::to_hubspot`], turns a value read back from a typed column into
+//! the string HubSpot accepts on writes, in HubSpot's own read form so that an echo compares
+//! equal as a string: numbers canonical (no exponent, no trailing zeros), dates
+//! `YYYY-MM-DD`, datetimes ISO-8601 UTC with milliseconds and `Z`, booleans `true`/`false`,
+//! multi-select values joined by `;`. [`canonical_hubspot`] gives the same canonical form
+//! for a raw HubSpot string, for comparisons against a shadow copy.
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, Utc};
+
+/// The PostgreSQL type of a property column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ColumnType {
+    /// `TEXT`: string, textarea, phone numbers, single-select enumerations, unknown types.
+    Text,
+    /// `NUMERIC`: exact decimals, no float loss.
+    Numeric,
+    /// `DATE`: HubSpot date properties (midnight UTC).
+    Date,
+    /// `TIMESTAMPTZ`: HubSpot datetime properties.
+    Timestamptz,
+    /// `TEXT[]`: multi-select (checkbox) enumerations.
+    TextArray,
+    /// `BOOLEAN`: HubSpot `bool` properties.
+    Boolean,
+}
+
+impl ColumnType {
+    /// The column type for a HubSpot property `type` and `fieldType` (interface.md's table).
+    /// Types hubsync does not know (`json`, `object_coordinates`, future ones) map to `TEXT`
+    /// so their values are kept verbatim. A legacy yes/no `enumeration`/`booleancheckbox`
+    /// stays `TEXT`: it is an enumeration whose option values are not guaranteed booleans.
+    pub fn for_property(hs_type: &str, field_type: &str) -> Self {
+        match hs_type {
+            "number" => Self::Numeric,
+            "date" => Self::Date,
+            "datetime" => Self::Timestamptz,
+            "bool" => Self::Boolean,
+            "enumeration" if field_type == "checkbox" => Self::TextArray,
+            _ => Self::Text,
+        }
+    }
+
+    /// The SQL type name used in DDL and casts.
+    pub fn sql(self) -> &'static str {
+        match self {
+            Self::Text => "TEXT",
+            Self::Numeric => "NUMERIC",
+            Self::Date => "DATE",
+            Self::Timestamptz => "TIMESTAMPTZ",
+            Self::TextArray => "TEXT[]",
+            Self::Boolean => "BOOLEAN",
+        }
+    }
+
+    /// Parses [`ColumnType::sql`]'s output back (as stored in the catalog).
+    pub fn from_sql(name: &str) -> Option<Self> {
+        [
+            Self::Text,
+            Self::Numeric,
+            Self::Date,
+            Self::Timestamptz,
+            Self::TextArray,
+            Self::Boolean,
+        ]
+        .into_iter()
+        .find(|t| t.sql() == name)
+    }
+}
+
+/// A value that could not be stored in its column: the column got NULL (or, for text with
+/// NUL bytes, the cleaned text) and the rest of the row synced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueIssue {
+    /// The HubSpot record the value belongs to.
+    pub hs_object_id: i64,
+    /// The HubSpot property name.
+    pub property: String,
+    /// The value as HubSpot sent it.
+    pub raw: String,
+    /// Why it was not accepted, e.g. `not a number`.
+    pub reason: String,
+}
+
+/// The outcome of converting one HubSpot string for its column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversion {
+    /// The SQL text to cast into the column, or `None` for NULL.
+    pub value: Option<String>,
+    /// Set when the raw value was rejected (value is then NULL) or repaired.
+    pub problem: Option<&'static str>,
+}
+
+impl Conversion {
+    fn ok(value: Option<String>) -> Self {
+        Self {
+            value,
+            problem: None,
+        }
+    }
+
+    fn invalid(reason: &'static str) -> Self {
+        Self {
+            value: None,
+            problem: Some(reason),
+        }
+    }
+}
+
+/// Largest decimal exponent accepted in a number (`1e1000`); beyond it PostgreSQL's
+/// `NUMERIC` input would fail the whole statement.
+const MAX_EXPONENT: i64 = 1000;
+
+/// Longest number string accepted.
+const MAX_NUMBER_LEN: usize = 1000;
+
+/// Converts one HubSpot value for a column of type `ty` into the SQL text form the upsert
+/// casts. Never fails the row: a bad value yields NULL and a problem.
+pub fn to_sql_text(ty: ColumnType, raw: &str) -> Conversion {
+    if raw.is_empty() {
+        return Conversion::ok(None);
+    }
+    match ty {
+        ColumnType::Text => {
+            let (clean, problem) = strip_nul(raw);
+            Conversion {
+                value: Some(clean),
+                problem,
+            }
+        }
+        ColumnType::Numeric => match canonical_decimal(raw) {
+            Some(n) => Conversion::ok(Some(n)),
+            None => Conversion::invalid("not a number"),
+        },
+        ColumnType::Date => match parse_date(raw) {
+            Ok(d) => Conversion::ok(Some(format_date(d))),
+            Err(reason) => Conversion::invalid(reason),
+        },
+        ColumnType::Timestamptz => match parse_datetime(raw) {
+            Some(t) => Conversion::ok(Some(t.to_rfc3339_opts(SecondsFormat::Micros, true))),
+            None => Conversion::invalid("not a datetime (ISO-8601 or epoch milliseconds)"),
+        },
+        ColumnType::Boolean => match parse_bool(raw) {
+            Some(b) => Conversion::ok(Some(b.to_string())),
+            None => Conversion::invalid("not a boolean (true/false)"),
+        },
+        ColumnType::TextArray => {
+            let (clean, problem) = strip_nul(raw);
+            let items = split_multi(&clean);
+            let value = (!items.is_empty()).then(|| array_literal(&items));
+            Conversion { value, problem }
+        }
+    }
+}
+
+/// The canonical HubSpot form of a raw HubSpot value for type `ty` (what reading the stored
+/// column back with [`SqlValue::to_hubspot`] yields), `Ok(None)` for the empty value, or the
+/// reason it is invalid.
+///
+/// # Errors
+/// The reason string when the value does not parse for `ty`.
+pub fn canonical_hubspot(ty: ColumnType, raw: &str) -> Result<Option<String>, &'static str> {
+    let conversion = to_sql_text(ty, raw);
+    match (conversion.value, conversion.problem) {
+        (None, Some(reason)) => Err(reason),
+        (None, None) => Ok(None),
+        (Some(text), _) => Ok(SqlValue::from_sql_text(ty, &text).map(|v| v.to_hubspot())),
+    }
+}
+
+/// A value read back from a typed column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    /// From `TEXT`.
+    Text(String),
+    /// From `NUMERIC`, in PostgreSQL's text output (exact).
+    Numeric(String),
+    /// From `DATE`.
+    Date(NaiveDate),
+    /// From `TIMESTAMPTZ`.
+    Timestamp(DateTime<Utc>),
+    /// From `TEXT[]` (NULL elements dropped).
+    TextArray(Vec<String>),
+    /// From `BOOLEAN`.
+    Boolean(bool),
+}
+
+impl SqlValue {
+    /// The string HubSpot accepts on writes for this value, in HubSpot's read form.
+    pub fn to_hubspot(&self) -> String {
+        match self {
+            Self::Text(s) => s.clone(),
+            Self::Numeric(n) => canonical_decimal(n).unwrap_or_else(|| n.clone()),
+            Self::Date(d) => format_date(*d),
+            Self::Timestamp(t) => t.to_rfc3339_opts(SecondsFormat::Millis, true),
+            Self::TextArray(items) => items.join(";"),
+            Self::Boolean(b) => b.to_string(),
+        }
+    }
+
+    /// Parses the SQL text form produced by [`to_sql_text`] (used by tests and by
+    /// [`canonical_hubspot`]; PostgreSQL does the real parsing on writes).
+    fn from_sql_text(ty: ColumnType, text: &str) -> Option<Self> {
+        Some(match ty {
+            ColumnType::Text => Self::Text(text.to_owned()),
+            ColumnType::Numeric => Self::Numeric(text.to_owned()),
+            ColumnType::Date => Self::Date(parse_date(text).ok()?),
+            ColumnType::Timestamptz => {
+                Self::Timestamp(parse_datetime(text)?.with_nanosecond_micros())
+            }
+            ColumnType::Boolean => Self::Boolean(parse_bool(text)?),
+            ColumnType::TextArray => Self::TextArray(parse_array_literal(text)?),
+        })
+    }
+}
+
+/// PostgreSQL keeps microseconds; drop anything finer so that local round trips match it.
+trait MicrosTruncate {
+    fn with_nanosecond_micros(self) -> Self;
+}
+
+impl MicrosTruncate for DateTime<Utc> {
+    fn with_nanosecond_micros(self) -> Self {
+        use chrono::Timelike;
+        let nanos = self.nanosecond() / 1000 * 1000;
+        self.with_nanosecond(nanos).unwrap_or(self)
+    }
+}
+
+fn strip_nul(raw: &str) -> (String, Option<&'static str>) {
+    if raw.contains('\0') {
+        (raw.replace('\0', ""), Some("contained NUL bytes (removed)"))
+    } else {
+        (raw.to_owned(), None)
+    }
+}
+
+/// Canonical decimal text: optional `-`, no leading zeros, no exponent, no trailing
+/// fractional zeros, `0` for zero. `None` when `raw` is not a finite decimal number.
+pub fn canonical_decimal(raw: &str) -> Option<String> {
+    let s = raw.trim();
+    if s.is_empty() || s.len() > MAX_NUMBER_LEN {
+        return None;
+    }
+    let (negative, rest) = match s.as_bytes()[0] {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (mantissa, exponent) = match rest.find(['e', 'E']) {
+        Some(i) => (&rest[..i], parse_exponent(&rest[i + 1..])?),
+        None => (rest, 0),
+    };
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all_digits = |p: &str| p.bytes().all(|b| b.is_ascii_digit());
+    if (int_part.is_empty() && frac_part.is_empty())
+        || !all_digits(int_part)
+        || !all_digits(frac_part)
+    {
+        return None;
+    }
+    let digits: Vec<u8> = int_part.bytes().chain(frac_part.bytes()).collect();
+    let point = i64::try_from(int_part.len()).ok()? + exponent;
+    let (int_digits, frac_digits): (String, String) = if point <= 0 {
+        let zeros = usize::try_from(-point).ok()?;
+        (
+            String::new(),
+            "0".repeat(zeros) + std::str::from_utf8(&digits).ok()?,
+        )
+    } else {
+        let p = usize::try_from(point).ok()?;
+        if p >= digits.len() {
+            let mut int = String::from_utf8(digits).ok()?;
+            int.push_str(&"0".repeat(p - int.len()));
+            (int, String::new())
+        } else {
+            (
+                String::from_utf8(digits[..p].to_vec()).ok()?,
+                String::from_utf8(digits[p..].to_vec()).ok()?,
+            )
+        }
+    };
+    let int_digits = int_digits.trim_start_matches('0');
+    let frac_digits = frac_digits.trim_end_matches('0');
+    if int_digits.is_empty() && frac_digits.is_empty() {
+        return Some("0".to_owned());
+    }
+    let mut out = String::with_capacity(int_digits.len() + frac_digits.len() + 2);
+    if negative {
+        out.push('-');
+    }
+    out.push_str(if int_digits.is_empty() {
+        "0"
+    } else {
+        int_digits
+    });
+    if !frac_digits.is_empty() {
+        out.push('.');
+        out.push_str(frac_digits);
+    }
+    Some(out)
+}
+
+fn parse_exponent(s: &str) -> Option<i64> {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if digits.is_empty() || digits.len() > 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let value: i64 = s.parse().ok()?;
+    (value.abs() <= MAX_EXPONENT).then_some(value)
+}
+
+fn format_date(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+/// Years PostgreSQL and HubSpot both represent plainly (4 digits, no year 0).
+fn year_in_range(year: i32) -> bool {
+    (1..=9999).contains(&year)
+}
+
+/// `YYYY-MM-DD`, or epoch milliseconds / an ISO datetime that falls on midnight UTC.
+fn parse_date(raw: &str) -> Result<NaiveDate, &'static str> {
+    let s = raw.trim();
+    let b = s.as_bytes();
+    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
+        let ok_digits = b
+            .iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+        return ok_digits
+            .then(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+            .flatten()
+            .filter(|d| year_in_range(chrono::Datelike::year(d)))
+            .ok_or("not a valid date (YYYY-MM-DD)");
+    }
+    let t = parse_datetime(s).ok_or("not a date (YYYY-MM-DD or epoch milliseconds)")?;
+    if t.time() == NaiveTime::MIN {
+        Ok(t.date_naive())
+    } else {
+        Err("date is not at midnight UTC")
+    }
+}
+
+/// Epoch milliseconds, RFC 3339 (any offset, normalised to UTC), an ISO datetime without
+/// offset (taken as UTC) or a bare `YYYY-MM-DD` (midnight UTC).
+fn parse_datetime(raw: &str) -> Option<DateTime<Utc>> {
+    let s = raw.trim();
+    let parsed = if is_epoch_millis(s) {
+        DateTime::from_timestamp_millis(s.parse().ok()?)?
+    } else if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        t.with_timezone(&Utc)
+    } else if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f") {
+        t.and_utc()
+    } else {
+        let b = s.as_bytes();
+        if b.len() != 10 {
+            return None;
+        }
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()?
+            .and_time(NaiveTime::MIN)
+            .and_utc()
+    };
+    year_in_range(chrono::Datelike::year(&parsed)).then_some(parsed)
+}
+
+fn is_epoch_millis(s: &str) -> bool {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    !digits.is_empty() && digits.len() <= 15 && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn parse_bool(raw: &str) -> Option<bool> {
+    let s = raw.trim();
+    if s.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if s.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// HubSpot's `;`-joined multi-select value, empty items dropped.
+fn split_multi(raw: &str) -> Vec<&str> {
+    raw.split(';').filter(|item| !item.is_empty()).collect()
+}
+
+/// A PostgreSQL array literal with every element quoted: `{"a","b \"c\""}`.
+pub(crate) fn array_literal(items: &[&str]) -> String {
+    let mut out = String::from("{");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for ch in item.chars() {
+            if ch == '"' || ch == '\\' {
+                out.push('\\');
+            }
+            out.push(ch);
+        }
+        out.push('"');
+    }
+    out.push('}');
+    out
+}
+
+/// Parses what [`array_literal`] writes (quoted elements only).
+fn parse_array_literal(text: &str) -> Option<Vec<String>> {
+    let inner = text.strip_prefix('{')?.strip_suffix('}')?;
+    let mut items = Vec::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                let mut item = String::new();
+                loop {
+                    match chars.next()? {
+                        '\\' => item.push(chars.next()?),
+                        '"' => break,
+                        other => item.push(other),
+                    }
+                }
+                items.push(item);
+            }
+            ',' => {}
+            _ => return None,
+        }
+    }
+    Some(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sql(ty: ColumnType, raw: &str) -> Option<String> {
+        to_sql_text(ty, raw).value
+    }
+
+    #[test]
+    fn type_mapping_follows_the_interface() {
+        assert_eq!(ColumnType::for_property("string", "text"), ColumnType::Text);
+        assert_eq!(
+            ColumnType::for_property("string", "textarea"),
+            ColumnType::Text
+        );
+        assert_eq!(
+            ColumnType::for_property("phone_number", "phonenumber"),
+            ColumnType::Text
+        );
+        assert_eq!(
+            ColumnType::for_property("number", "number"),
+            ColumnType::Numeric
+        );
+        assert_eq!(ColumnType::for_property("date", "date"), ColumnType::Date);
+        assert_eq!(
+            ColumnType::for_property("datetime", "date"),
+            ColumnType::Timestamptz
+        );
+        assert_eq!(
+            ColumnType::for_property("enumeration", "select"),
+            ColumnType::Text
+        );
+        assert_eq!(
+            ColumnType::for_property("enumeration", "radio"),
+            ColumnType::Text
+        );
+        assert_eq!(
+            ColumnType::for_property("enumeration", "checkbox"),
+            ColumnType::TextArray
+        );
+        assert_eq!(
+            ColumnType::for_property("bool", "booleancheckbox"),
+            ColumnType::Boolean
+        );
+        assert_eq!(
+            ColumnType::for_property("object_coordinates", "text"),
+            ColumnType::Text
+        );
+        for t in [ColumnType::Text, ColumnType::TextArray, ColumnType::Boolean] {
+            assert_eq!(ColumnType::from_sql(t.sql()), Some(t));
+        }
+    }
+
+    #[test]
+    fn empty_is_null_without_issue() {
+        for ty in [
+            ColumnType::Text,
+            ColumnType::Numeric,
+            ColumnType::Date,
+            ColumnType::TextArray,
+        ] {
+            assert_eq!(
+                to_sql_text(ty, ""),
+                Conversion {
+                    value: None,
+                    problem: None
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(sql(ColumnType::Numeric, "17").as_deref(), Some("17"));
+        assert_eq!(
+            sql(ColumnType::Numeric, "1234.50").as_deref(),
+            Some("1234.5")
+        );
+        assert_eq!(sql(ColumnType::Numeric, "-0.000").as_deref(), Some("0"));
+        assert_eq!(sql(ColumnType::Numeric, "1e3").as_deref(), Some("1000"));
+        assert_eq!(
+            sql(ColumnType::Numeric, "1.5E-3").as_deref(),
+            Some("0.0015")
+        );
+        assert_eq!(sql(ColumnType::Numeric, ".5").as_deref(), Some("0.5"));
+        assert_eq!(
+            sql(
+                ColumnType::Numeric,
+                "123456789012345678901234567890.123456789"
+            )
+            .as_deref(),
+            Some("123456789012345678901234567890.123456789")
+        );
+        for bad in [
+            "abc", "1,000", "NaN", "Infinity", "1e99999", ".", "-", "1.2.3", "0x10",
+        ] {
+            let c = to_sql_text(ColumnType::Numeric, bad);
+            assert_eq!(c.value, None, "{bad}");
+            assert!(c.problem.is_some(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(
+            sql(ColumnType::Date, "2015-05-01").as_deref(),
+            Some("2015-05-01")
+        );
+        assert_eq!(
+            sql(ColumnType::Date, "1430438400000").as_deref(),
+            Some("2015-05-01")
+        );
+        assert_eq!(
+            sql(ColumnType::Date, "2015-05-01T00:00:00.000Z").as_deref(),
+            Some("2015-05-01")
+        );
+        for bad in [
+            "2024-13-45",
+            "1430438400001",
+            "yesterday",
+            "0000-01-01",
+            "2024-1-5",
+        ] {
+            let c = to_sql_text(ColumnType::Date, bad);
+            assert_eq!(c.value, None, "{bad}");
+            assert!(c.problem.is_some(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn datetimes() {
+        let iso = "2019-10-30T03:30:17.883Z";
+        assert_eq!(
+            sql(ColumnType::Timestamptz, iso).as_deref(),
+            Some("2019-10-30T03:30:17.883000Z")
+        );
+        assert_eq!(
+            sql(ColumnType::Timestamptz, "1572406217883").as_deref(),
+            Some("2019-10-30T03:30:17.883000Z")
+        );
+        assert_eq!(
+            sql(ColumnType::Timestamptz, "2019-10-30T05:30:17.883+02:00").as_deref(),
+            Some("2019-10-30T03:30:17.883000Z")
+        );
+        assert_eq!(
+            canonical_hubspot(ColumnType::Timestamptz, "1572406217883"),
+            Ok(Some(iso.into()))
+        );
+        assert!(
+            to_sql_text(ColumnType::Timestamptz, "2019-02-30T00:00:00Z")
+                .problem
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn booleans_and_checkboxes() {
+        assert_eq!(sql(ColumnType::Boolean, "TRUE").as_deref(), Some("true"));
+        assert!(to_sql_text(ColumnType::Boolean, "yes").problem.is_some());
+        assert_eq!(
+            sql(ColumnType::TextArray, "a;b c;\"q\\").as_deref(),
+            Some(r#"{"a","b c","\"q\\"}"#)
+        );
+        assert_eq!(sql(ColumnType::TextArray, ";;"), None);
+        assert_eq!(
+            canonical_hubspot(ColumnType::TextArray, ";a;;b"),
+            Ok(Some("a;b".into()))
+        );
+    }
+
+    #[test]
+    fn nul_bytes_are_removed_and_reported() {
+        let c = to_sql_text(ColumnType::Text, "a\0b");
+        assert_eq!(c.value.as_deref(), Some("ab"));
+        assert!(c.problem.is_some());
+    }
+
+    proptest! {
+        #[test]
+        fn decimal_canonical_is_idempotent_and_exact(int in "-?[0-9]{1,40}", frac in "[0-9]{0,20}") {
+            let raw = if frac.is_empty() { int } else { format!("{int}.{frac}") };
+            let canon = canonical_decimal(&raw).expect("valid decimal");
+            prop_assert_eq!(canonical_decimal(&canon), Some(canon.clone()));
+            let exp = canonical_decimal(&format!("{raw}e3")).expect("valid");
+            let back = canonical_decimal(&format!("{exp}e-3")).expect("valid");
+            prop_assert_eq!(back, canon);
+        }
+
+        #[test]
+        fn dates_round_trip(days in 0i64..2_900_000) {
+            let d = NaiveDate::from_ymd_opt(1, 1, 1).unwrap() + chrono::Duration::days(days);
+            prop_assume!(year_in_range(chrono::Datelike::year(&d)));
+            let raw = format_date(d);
+            prop_assert_eq!(canonical_hubspot(ColumnType::Date, &raw), Ok(Some(raw.clone())));
+            let ms = d.and_time(NaiveTime::MIN).and_utc().timestamp_millis().to_string();
+            prop_assert_eq!(canonical_hubspot(ColumnType::Date, &ms), Ok(Some(raw)));
+        }
+
+        #[test]
+        fn datetimes_round_trip(ms in -62_135_596_800_000i64..253_402_300_799_999) {
+            let t = DateTime::from_timestamp_millis(ms).unwrap();
+            let iso = t.to_rfc3339_opts(SecondsFormat::Millis, true);
+            prop_assert_eq!(canonical_hubspot(ColumnType::Timestamptz, &iso), Ok(Some(iso.clone())));
+            prop_assert_eq!(canonical_hubspot(ColumnType::Timestamptz, &ms.to_string()), Ok(Some(iso)));
+        }
+
+        #[test]
+        fn checkboxes_round_trip(items in proptest::collection::vec("[^;\u{0}]{1,12}", 1..6)) {
+            let raw = items.join(";");
+            prop_assert_eq!(canonical_hubspot(ColumnType::TextArray, &raw), Ok(Some(raw.clone())));
+        }
+
+        #[test]
+        fn never_panics(raw in any::<String>()) {
+            for ty in [ColumnType::Text, ColumnType::Numeric, ColumnType::Date,
+                       ColumnType::Timestamptz, ColumnType::TextArray, ColumnType::Boolean] {
+                let _ = canonical_hubspot(ty, &raw);
+            }
+        }
+    }
+}
