@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 mod gateway;
 pub mod owners;
+mod payload;
 pub mod pipelines;
 pub mod state;
 
@@ -151,6 +152,10 @@ pub fn router(state: AppState) -> Router {
     // SATELLITES merges its routers here, e.g. `app = app.merge(gateway::authenticated(
     // crate::associations::routes(), &state));` for public API routes (bearer auth applied)
     // and `app = app.merge(crate::faults::routes());` for `/_emulator/...` control routes.
+    app = app.merge(gateway::authenticated(
+        crate::associations::routes(),
+        &state,
+    ));
     // --- end satellite routes ---
 
     // --- satellite layers ---

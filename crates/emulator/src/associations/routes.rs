@@ -1,0 +1,620 @@
+//! The v4 association endpoints (hubspot-api.md §11.3–11.4): record-level list/create/delete and
+//! the `/crm/v4/associations/{from}/{to}/batch/...` endpoints. Ids are JSON numbers in v4
+//! payloads (§16.1) except inside `from`/`to` objects, which echo strings as HubSpot does.
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post, put},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{AssociationChange, AssociationError, AssociationKind, AssociationStore, labels};
+use crate::{
+    ApiError, AppState,
+    events::{ChangeSource, CrmEvent, EventKind},
+    payload::{parse_json, read_crm, timestamp_now, write_crm},
+    state::{Crm, ObjectTypeId},
+};
+
+/// Largest page of targets per source record (list and batch read).
+const MAX_PAGE: usize = 500;
+/// Most inputs accepted by batch read (HubSpot raised it to 1,000 in 2025).
+const MAX_BATCH_READ: usize = 1000;
+/// Most inputs accepted by the other batch endpoints.
+const MAX_BATCH_WRITE: usize = 100;
+
+/// Every association route (public API; the caller adds authentication).
+pub fn routes() -> Router<AppState> {
+    let record = "/crm/v4/objects/{object_type}/{object_id}/associations";
+    Router::new()
+        .route(&format!("{record}/{{to_type}}"), get(list))
+        .route(
+            &format!("{record}/{{to_type}}/{{to_id}}"),
+            put(create_labelled).delete(remove),
+        )
+        .route(
+            &format!("{record}/default/{{to_type}}/{{to_id}}"),
+            put(create_default),
+        )
+        .route(
+            "/crm/v4/associations/{from}/{to}/batch/read",
+            post(batch_read),
+        )
+        .route(
+            "/crm/v4/associations/{from}/{to}/batch/create",
+            post(batch_create),
+        )
+        .route(
+            "/crm/v4/associations/{from}/{to}/batch/associate/default",
+            post(batch_default),
+        )
+        .route(
+            "/crm/v4/associations/{from}/{to}/batch/archive",
+            post(batch_archive),
+        )
+        .route(
+            "/crm/v4/associations/{from}/{to}/batch/labels/archive",
+            post(batch_archive_labels),
+        )
+        .merge(labels::routes())
+}
+
+/// Resolves an object type path segment or answers HubSpot's 400.
+pub(super) fn resolve(crm: &Crm, name: &str) -> Result<ObjectTypeId, ApiError> {
+    crm.resolve_type(name)
+        .ok_or_else(|| ApiError::unknown_object_type(name))
+}
+
+/// The singular name of a type (`contact`, a custom object's name).
+pub(super) fn singular(crm: &Crm, object_type: ObjectTypeId) -> String {
+    crm.kind(object_type)
+        .map_or_else(|| object_type.to_string(), |k| k.singular.clone())
+}
+
+/// Makes sure the pair has association types (custom objects get theirs on first use).
+pub(super) fn ensure_pair(crm: &mut Crm, from: ObjectTypeId, to: ObjectTypeId) {
+    let names = (singular(crm, from), singular(crm, to));
+    crm.associations.ensure_pair(from, to, (&names.0, &names.1));
+}
+
+fn parse_id(text: &str) -> Result<u64, ApiError> {
+    text.trim()
+        .parse::<u64>()
+        .map_err(|_| invalid_identifier(text))
+}
+
+fn invalid_identifier(text: &str) -> ApiError {
+    ApiError::validation(format!("{text} is not a valid ID"))
+        .with_sub_category("crm.associations.INVALID_IDENTIFIER")
+        .with_context("id", [text])
+}
+
+fn missing_record(crm: &Crm, object_type: ObjectTypeId, id: u64) -> ApiError {
+    ApiError::not_found(format!(
+        "No {} with ID {id} exists",
+        singular(crm, object_type)
+    ))
+    .with_context("id", [id.to_string()])
+}
+
+fn check_exists(crm: &Crm, object_type: ObjectTypeId, id: u64) -> Result<(), ApiError> {
+    if crm.exists(object_type, id) {
+        Ok(())
+    } else {
+        Err(missing_record(crm, object_type, id))
+    }
+}
+
+fn association_error(err: &AssociationError) -> ApiError {
+    match err {
+        AssociationError::SelfAssociation(_) => ApiError::validation(err.to_string())
+            .with_sub_category("crm.associations.INVALID_IDENTIFIER"),
+        AssociationError::InvalidType { .. } => ApiError::validation(err.to_string())
+            .with_sub_category("crm.associations.INVALID_ASSOCIATION_TYPE"),
+    }
+}
+
+/// JSON of one association type as v4 responses show it (`label` null when unlabeled).
+pub(super) fn type_json(store: &AssociationStore, kind: AssociationKind) -> Value {
+    let label = store.definitions().get(kind).and_then(|d| d.label.clone());
+    json!({"category": kind.category.as_str(), "typeId": kind.type_id, "label": label})
+}
+
+/// Kinds for output: primary / labelled types before the unlabeled one, as HubSpot lists them.
+fn ordered_kinds(store: &AssociationStore, kinds: &[AssociationKind]) -> Vec<AssociationKind> {
+    let mut out = kinds.to_vec();
+    out.sort_by_key(|k| store.definitions().get(*k).is_some_and(|d| d.is_default));
+    out
+}
+
+fn target_json(store: &AssociationStore, to_id: u64, kinds: &[AssociationKind]) -> Value {
+    let types: Vec<Value> = ordered_kinds(store, kinds)
+        .into_iter()
+        .map(|k| type_json(store, k))
+        .collect();
+    json!({"toObjectId": to_id, "associationTypes": types})
+}
+
+/// Publishes association changes made through the public API.
+pub(super) fn publish(state: &AppState, changes: Vec<AssociationChange>) {
+    let occurred_at = chrono::Utc::now().timestamp_millis();
+    state
+        .events
+        .publish_all(changes.into_iter().map(|c| CrmEvent {
+            kind: EventKind::AssociationChange {
+                to_object_type_id: c.to_type,
+                to_object_id: c.to_id,
+                association_type_id: c.kind.type_id,
+                association_category: c.kind.category.as_str().to_owned(),
+                association_type: c.type_name,
+                association_removed: c.removed,
+                is_primary_association: c.primary,
+            },
+            object_type_id: c.from_type,
+            object_id: c.from_id,
+            occurred_at,
+            change_source: ChangeSource::Integration,
+            source_id: None,
+        }));
+}
+
+/// `limit`/`after` of the record-level list.
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    limit: Option<String>,
+    after: Option<String>,
+}
+
+/// Encodes a page cursor (opaque to clients; HubSpot's look like base64 too).
+fn encode_after(to_type: ObjectTypeId, id: u64) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{to_type}-{id}"))
+}
+
+fn decode_after(text: &str) -> Result<u64, ApiError> {
+    use base64::Engine as _;
+    let bad = || ApiError::validation(format!("Invalid after cursor: {text}"));
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text.trim_end_matches('='))
+        .map_err(|_| bad())?;
+    let decoded = String::from_utf8(bytes).map_err(|_| bad())?;
+    decoded
+        .rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(bad)
+}
+
+/// One page of targets plus the cursor of the next page.
+fn page(
+    store: &AssociationStore,
+    (from_type, from_id): (ObjectTypeId, u64),
+    to_type: ObjectTypeId,
+    after: Option<u64>,
+    limit: usize,
+) -> (Vec<Value>, Option<String>) {
+    let mut results = Vec::new();
+    let mut last = None;
+    let mut more = false;
+    for (id, kinds) in store.targets(from_type, from_id, to_type, after) {
+        if results.len() == limit {
+            more = true;
+            break;
+        }
+        results.push(target_json(store, id, kinds));
+        last = Some(id);
+    }
+    let next = if more {
+        last.map(|id| encode_after(to_type, id))
+    } else {
+        None
+    };
+    (results, next)
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Path((object_type, object_id, to_type)): Path<(String, String, String)>,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let limit = match query.limit.as_deref() {
+        None | Some("") => MAX_PAGE,
+        Some(text) => text
+            .parse::<usize>()
+            .map_err(|_| ApiError::validation(format!("Invalid limit: {text}")))?
+            .clamp(1, MAX_PAGE),
+    };
+    let after = query
+        .after
+        .as_deref()
+        .filter(|a| !a.is_empty())
+        .map(decode_after)
+        .transpose()?;
+    let crm = read_crm(&state);
+    let from = resolve(&crm, &object_type)?;
+    let to = resolve(&crm, &to_type)?;
+    let id = parse_id(&object_id)?;
+    let (results, next) = page(&crm.associations, (from, id), to, after, limit);
+    let mut body = json!({"results": results});
+    if let Some(after) = next {
+        let link = format!(
+            "/crm/v4/objects/{object_type}/{object_id}/associations/{to_type}?limit={limit}&after={after}"
+        );
+        body["paging"] = json!({"next": {"after": after, "link": link}});
+    }
+    Ok(axum::Json(body).into_response())
+}
+
+/// Parses `[{associationCategory, associationTypeId}]`.
+pub(super) fn parse_kinds(value: &Value) -> Result<Vec<AssociationKind>, ApiError> {
+    let items = value
+        .as_array()
+        .ok_or_else(|| ApiError::validation("Expected a list of association types"))?;
+    items
+        .iter()
+        .map(|item| {
+            let category = item
+                .get("associationCategory")
+                .cloned()
+                .and_then(|c| serde_json::from_value(c).ok())
+                .ok_or_else(|| ApiError::validation("associationCategory is missing or invalid"))?;
+            let type_id = item
+                .get("associationTypeId")
+                .and_then(|t| {
+                    t.as_u64()
+                        .or_else(|| t.as_str().and_then(|s| s.parse().ok()))
+                })
+                .and_then(|t| u32::try_from(t).ok())
+                .ok_or_else(|| ApiError::validation("associationTypeId is missing or invalid"))?;
+            Ok(AssociationKind { category, type_id })
+        })
+        .collect()
+}
+
+fn labels_between(
+    store: &AssociationStore,
+    from: (ObjectTypeId, u64),
+    to: (ObjectTypeId, u64),
+) -> Value {
+    let labels: Vec<Value> = ordered_kinds(store, store.kinds_between(from.0, from.1, to.0, to.1))
+        .into_iter()
+        .filter_map(|k| store.definitions().get(k).and_then(|d| d.label.clone()))
+        .map(Value::from)
+        .collect();
+    json!({
+        "fromObjectTypeId": from.0.to_string(),
+        "fromObjectId": from.1,
+        "toObjectTypeId": to.0.to_string(),
+        "toObjectId": to.1,
+        "labels": labels,
+    })
+}
+
+async fn create_labelled(
+    State(state): State<AppState>,
+    Path((object_type, object_id, to_type, to_id)): Path<(String, String, String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let value = parse_json(&body)?;
+    let kinds = parse_kinds(&value)?;
+    let mut crm = write_crm(&state);
+    let (from, to) = (resolve(&crm, &object_type)?, resolve(&crm, &to_type)?);
+    let (from_id, to_id) = (parse_id(&object_id)?, parse_id(&to_id)?);
+    check_exists(&crm, from, from_id)?;
+    check_exists(&crm, to, to_id)?;
+    ensure_pair(&mut crm, from, to);
+    let changes = crm
+        .associations
+        .associate((from, from_id), (to, to_id), &kinds)
+        .map_err(|e| association_error(&e))?;
+    let body = labels_between(&crm.associations, (from, from_id), (to, to_id));
+    drop(crm);
+    publish(&state, changes);
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+fn default_result(
+    store: &AssociationStore,
+    from: (ObjectTypeId, u64),
+    to: (ObjectTypeId, u64),
+) -> Vec<Value> {
+    ordered_kinds(store, store.kinds_between(from.0, from.1, to.0, to.1))
+        .into_iter()
+        .map(|k| {
+            json!({
+                "from": {"id": from.1.to_string()},
+                "to": {"id": to.1.to_string()},
+                "associationSpec": {"associationCategory": k.category.as_str(), "associationTypeId": k.type_id},
+            })
+        })
+        .collect()
+}
+
+/// The batch envelope (§0) with optional per-item errors; 207 when there are errors.
+pub(super) fn batch_response(
+    success: StatusCode,
+    started: &str,
+    results: Vec<Value>,
+    errors: Vec<Value>,
+) -> Response {
+    let mut body = json!({
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": started,
+        "completedAt": timestamp_now(),
+    });
+    let status = if errors.is_empty() {
+        success
+    } else {
+        body["numErrors"] = json!(errors.len());
+        body["errors"] = Value::Array(errors);
+        StatusCode::MULTI_STATUS
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn create_default(
+    State(state): State<AppState>,
+    Path((object_type, object_id, to_type, to_id)): Path<(String, String, String, String)>,
+) -> Result<Response, ApiError> {
+    let started = timestamp_now();
+    let mut crm = write_crm(&state);
+    let (from, to) = (resolve(&crm, &object_type)?, resolve(&crm, &to_type)?);
+    let (from_id, to_id) = (parse_id(&object_id)?, parse_id(&to_id)?);
+    check_exists(&crm, from, from_id)?;
+    check_exists(&crm, to, to_id)?;
+    ensure_pair(&mut crm, from, to);
+    let changes = crm
+        .associations
+        .associate_default((from, from_id), (to, to_id))
+        .map_err(|e| association_error(&e))?;
+    let results = default_result(&crm.associations, (from, from_id), (to, to_id));
+    drop(crm);
+    publish(&state, changes);
+    Ok(batch_response(
+        StatusCode::OK,
+        &started,
+        results,
+        Vec::new(),
+    ))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Path((object_type, object_id, to_type, to_id)): Path<(String, String, String, String)>,
+) -> Result<Response, ApiError> {
+    let mut crm = write_crm(&state);
+    let (from, to) = (resolve(&crm, &object_type)?, resolve(&crm, &to_type)?);
+    let (from_id, to_id) = (parse_id(&object_id)?, parse_id(&to_id)?);
+    let changes = crm.associations.remove_pair((from, from_id), (to, to_id));
+    drop(crm);
+    publish(&state, changes);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `{"inputs": [...]}` with a size check.
+fn inputs(body: &Bytes, max: usize) -> Result<Vec<Value>, ApiError> {
+    let value = parse_json(body)?;
+    let Some(Value::Array(items)) = value.get("inputs").cloned() else {
+        return Err(ApiError::validation(
+            "Invalid input JSON: inputs is required",
+        ));
+    };
+    if items.len() > max {
+        return Err(ApiError::validation(format!(
+            "Too many inputs: {} (the limit is {max})",
+            items.len()
+        )));
+    }
+    Ok(items)
+}
+
+/// The id inside `{"id": "1"}` (string or number).
+fn object_ref(value: Option<&Value>) -> Result<u64, ApiError> {
+    let raw = value.and_then(|v| v.get("id")).unwrap_or(&Value::Null);
+    let text = match raw {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        other => other.to_string(),
+    };
+    parse_id(&text)
+}
+
+async fn batch_read(
+    State(state): State<AppState>,
+    Path((from_name, to_name)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let started = timestamp_now();
+    let items = inputs(&body, MAX_BATCH_READ)?;
+    let crm = read_crm(&state);
+    let (from, to) = (resolve(&crm, &from_name)?, resolve(&crm, &to_name)?);
+    let (mut results, mut errors) = (Vec::new(), Vec::new());
+    for item in &items {
+        let id = match object_ref(Some(item)) {
+            Ok(id) => id,
+            Err(err) => {
+                errors.push(err.batch_item());
+                continue;
+            }
+        };
+        let after = match item
+            .get("after")
+            .and_then(Value::as_str)
+            .filter(|a| !a.is_empty())
+        {
+            Some(text) => match decode_after(text) {
+                Ok(after) => Some(after),
+                Err(err) => {
+                    errors.push(err.batch_item());
+                    continue;
+                }
+            },
+            None => None,
+        };
+        let (targets, next) = page(&crm.associations, (from, id), to, after, MAX_PAGE);
+        if targets.is_empty() {
+            errors.push(no_associations(&crm, (from, id), to).batch_item());
+            continue;
+        }
+        let mut result = json!({"from": {"id": id.to_string()}, "to": targets});
+        if let Some(after) = next {
+            result["paging"] = json!({"next": {"after": after}});
+        }
+        results.push(result);
+    }
+    Ok(batch_response(StatusCode::OK, &started, results, errors))
+}
+
+/// The 207 item HubSpot reports for a record without associations (§16.4).
+fn no_associations(crm: &Crm, (from, id): (ObjectTypeId, u64), to: ObjectTypeId) -> ApiError {
+    let (from_name, to_name) = (singular(crm, from), singular(crm, to));
+    ApiError::not_found(format!("No {to_name} is associated with {from_name} {id}."))
+        .with_sub_category("crm.associations.NO_ASSOCIATIONS_FOUND")
+        .with_context("fromObjectId", [id.to_string()])
+        .with_context("fromObjectType", [from_name])
+        .with_context("toObjectType", [to_name])
+}
+
+/// Runs `apply` for each input under one write lock; collects results, errors and changes.
+fn batch_write<F>(
+    state: &AppState,
+    (from_name, to_name): (&str, &str),
+    items: &[Value],
+    mut apply: F,
+) -> Result<(Vec<Value>, Vec<Value>), ApiError>
+where
+    F: FnMut(
+        &mut Crm,
+        (ObjectTypeId, ObjectTypeId),
+        &Value,
+    ) -> Result<(Vec<Value>, Vec<AssociationChange>), ApiError>,
+{
+    let mut crm = write_crm(state);
+    let pair = (resolve(&crm, from_name)?, resolve(&crm, to_name)?);
+    ensure_pair(&mut crm, pair.0, pair.1);
+    let (mut results, mut errors, mut changes) = (Vec::new(), Vec::new(), Vec::new());
+    for item in items {
+        match apply(&mut crm, pair, item) {
+            Ok((mut out, mut changed)) => {
+                results.append(&mut out);
+                changes.append(&mut changed);
+            }
+            Err(err) => errors.push(err.batch_item()),
+        }
+    }
+    drop(crm);
+    publish(state, changes);
+    Ok((results, errors))
+}
+
+/// Parses `from`/`to` of a batch input and checks both records exist.
+fn endpoints(
+    crm: &Crm,
+    (from, to): (ObjectTypeId, ObjectTypeId),
+    item: &Value,
+) -> Result<(u64, u64), ApiError> {
+    let from_id = object_ref(item.get("from"))?;
+    let to_id = object_ref(item.get("to"))?;
+    check_exists(crm, from, from_id)?;
+    check_exists(crm, to, to_id)?;
+    Ok((from_id, to_id))
+}
+
+async fn batch_create(
+    State(state): State<AppState>,
+    Path((from_name, to_name)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let started = timestamp_now();
+    let items = inputs(&body, MAX_BATCH_WRITE)?;
+    let (results, errors) =
+        batch_write(&state, (&from_name, &to_name), &items, |crm, pair, item| {
+            let (from_id, to_id) = endpoints(crm, pair, item)?;
+            let kinds = parse_kinds(item.get("types").unwrap_or(&Value::Null))?;
+            let changes = crm
+                .associations
+                .associate((pair.0, from_id), (pair.1, to_id), &kinds)
+                .map_err(|e| association_error(&e))?;
+            let result = labels_between(&crm.associations, (pair.0, from_id), (pair.1, to_id));
+            Ok((vec![result], changes))
+        })?;
+    Ok(batch_response(
+        StatusCode::CREATED,
+        &started,
+        results,
+        errors,
+    ))
+}
+
+async fn batch_default(
+    State(state): State<AppState>,
+    Path((from_name, to_name)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let started = timestamp_now();
+    let items = inputs(&body, MAX_BATCH_WRITE)?;
+    let (results, errors) =
+        batch_write(&state, (&from_name, &to_name), &items, |crm, pair, item| {
+            let (from_id, to_id) = endpoints(crm, pair, item)?;
+            let changes = crm
+                .associations
+                .associate_default((pair.0, from_id), (pair.1, to_id))
+                .map_err(|e| association_error(&e))?;
+            Ok((
+                default_result(&crm.associations, (pair.0, from_id), (pair.1, to_id)),
+                changes,
+            ))
+        })?;
+    Ok(batch_response(StatusCode::OK, &started, results, errors))
+}
+
+async fn batch_archive(
+    State(state): State<AppState>,
+    Path((from_name, to_name)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let items = inputs(&body, MAX_BATCH_WRITE)?;
+    batch_write(&state, (&from_name, &to_name), &items, |crm, pair, item| {
+        let from_id = object_ref(item.get("from"))?;
+        let targets = item
+            .get("to")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut changes = Vec::new();
+        for target in &targets {
+            let to_id = object_ref(Some(target))?;
+            changes.extend(
+                crm.associations
+                    .remove_pair((pair.0, from_id), (pair.1, to_id)),
+            );
+        }
+        Ok((Vec::new(), changes))
+    })?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn batch_archive_labels(
+    State(state): State<AppState>,
+    Path((from_name, to_name)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let items = inputs(&body, MAX_BATCH_WRITE)?;
+    batch_write(&state, (&from_name, &to_name), &items, |crm, pair, item| {
+        let from_id = object_ref(item.get("from"))?;
+        let to_id = object_ref(item.get("to"))?;
+        let kinds = parse_kinds(item.get("types").unwrap_or(&Value::Null))?;
+        Ok((
+            Vec::new(),
+            crm.associations
+                .remove_kinds((pair.0, from_id), (pair.1, to_id), &kinds),
+        ))
+    })?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

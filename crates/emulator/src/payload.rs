@@ -1,0 +1,46 @@
+//! Request-body parsing, lock access and timestamps shared by the satellite routes
+//! (associations, owners, pipelines, webhooks settings, control routes).
+
+// Helpers return `Result<_, ApiError>` like every handler; the error is the response.
+#![allow(clippy::result_large_err)]
+
+use std::sync::{RwLockReadGuard, RwLockWriteGuard};
+
+use serde_json::Value;
+
+use crate::{ApiError, AppState, state::Crm};
+
+/// Parses a JSON body, answering malformed input as HubSpot does
+/// (`Invalid input JSON on line L, column C: …`, 400 `VALIDATION_ERROR`).
+pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|err| {
+        ApiError::validation(format!(
+            "Invalid input JSON on line {}, column {}: {}",
+            err.line(),
+            err.column(),
+            err
+        ))
+    })
+}
+
+/// Now as HubSpot formats top-level timestamps: ISO-8601 UTC with milliseconds.
+pub(crate) fn timestamp_now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Reads the CRM (a poisoned lock still yields the data: a panic elsewhere must not take the
+/// emulator down).
+pub(crate) fn read_crm(state: &AppState) -> RwLockReadGuard<'_, Crm> {
+    state
+        .crm
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Writes the CRM (see [`read_crm`]).
+pub(crate) fn write_crm(state: &AppState) -> RwLockWriteGuard<'_, Crm> {
+    state
+        .crm
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
