@@ -156,6 +156,8 @@ pub fn router(state: AppState) -> Router {
         crate::associations::routes(),
         &state,
     ));
+    app = app.merge(gateway::authenticated(crate::owners::routes(), &state));
+    app = app.merge(gateway::authenticated(crate::pipelines::routes(), &state));
     // --- end satellite routes ---
 
     // --- satellite layers ---
