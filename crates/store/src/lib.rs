@@ -9,7 +9,10 @@
 //! # Ok(()) }
 //! ```
 
+pub mod catalog;
 pub mod naming;
+pub mod schema;
+pub mod upsert;
 pub mod values;
 
 mod cluster;

@@ -68,11 +68,11 @@ pub fn column_identifier(property: &str) -> String {
     }
 }
 
-/// A column or table name for `name` that is not in `taken`: [`column_identifier`]'s
-/// answer when free, else hashed variants of `name#2`, `name#3`, … until one is free.
-/// Deterministic for a given `taken` set.
+/// A column or table name for `name` that is not in `taken`: [`identifier`]'s answer when
+/// free, else hashed variants of `name#2`, `name#3`, … until one is free. Deterministic for
+/// a given `taken` set (callers put hubsync's [`SYSTEM_COLUMNS`] in it for columns).
 pub fn unique_identifier(name: &str, taken: &dyn Fn(&str) -> bool) -> String {
-    let first = column_identifier(name);
+    let first = identifier(name);
     if !taken(&first) {
         return first;
     }
@@ -100,6 +100,50 @@ pub fn quote_literal(value: &str) -> String {
 /// `"schema"."name"`.
 pub fn qualified(schema: &str, name: &str) -> String {
     format!("{}.{}", quote_ident(schema), quote_ident(name))
+}
+
+/// The singular form of an object name, for foreign-key style column names
+/// (`contacts` → `contact`, so `contact_id`). HubSpot's standard objects are known; any
+/// other name (a custom object) is used as it is, because guessing English plurals of
+/// user-chosen names is wrong too often.
+pub fn singular(object: &str) -> &str {
+    const KNOWN: &[(&str, &str)] = &[
+        ("contacts", "contact"),
+        ("companies", "company"),
+        ("deals", "deal"),
+        ("tickets", "ticket"),
+        ("products", "product"),
+        ("line_items", "line_item"),
+        ("quotes", "quote"),
+        ("calls", "call"),
+        ("emails", "email"),
+        ("meetings", "meeting"),
+        ("notes", "note"),
+        ("tasks", "task"),
+        ("communications", "communication"),
+        ("leads", "lead"),
+        ("orders", "order"),
+        ("carts", "cart"),
+        ("invoices", "invoice"),
+        ("payments", "payment"),
+        ("subscriptions", "subscription"),
+        ("goals", "goal"),
+        ("services", "service"),
+        ("courses", "course"),
+        ("listings", "listing"),
+        ("appointments", "appointment"),
+        ("projects", "project"),
+        ("users", "user"),
+        ("discounts", "discount"),
+        ("fees", "fee"),
+        ("taxes", "tax"),
+        ("feedback_submissions", "feedback_submission"),
+        ("marketing_events", "marketing_event"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(plural, _)| *plural == object)
+        .map_or(object, |(_, one)| one)
 }
 
 /// Whether `name` can be used as an identifier unchanged.
@@ -245,6 +289,13 @@ mod tests {
             id,
             unique_identifier("email", &|c| taken.iter().any(|t| t == c))
         );
+    }
+
+    #[test]
+    fn singular_names() {
+        assert_eq!(singular("companies"), "company");
+        assert_eq!(singular("contacts"), "contact");
+        assert_eq!(singular("pets"), "pets");
     }
 
     #[test]
