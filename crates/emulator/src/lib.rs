@@ -15,11 +15,14 @@
 pub mod associations;
 pub mod error;
 pub mod events;
+pub mod faults;
 mod gateway;
 pub mod owners;
 mod payload;
 pub mod pipelines;
+pub mod rate_limit;
 pub mod state;
+pub mod stats;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -126,6 +129,8 @@ pub struct AppState {
     pub events: EventBus,
     /// The configuration the emulator started with.
     pub config: Arc<EmulatorConfig>,
+    /// Faults, rate limits and request counters.
+    pub traffic: Arc<faults::Traffic>,
 }
 
 impl AppState {
@@ -135,6 +140,7 @@ impl AppState {
         Self {
             crm: Arc::new(RwLock::new(crm)),
             events: EventBus::new(),
+            traffic: Arc::new(faults::Traffic::new(&config)),
             config: Arc::new(config),
         }
     }
@@ -158,11 +164,18 @@ pub fn router(state: AppState) -> Router {
     ));
     app = app.merge(gateway::authenticated(crate::owners::routes(), &state));
     app = app.merge(gateway::authenticated(crate::pipelines::routes(), &state));
+    app = app.merge(crate::faults::routes());
+    app = app.merge(crate::stats::routes());
+    app = app.merge(crate::rate_limit::routes());
     // --- end satellite routes ---
 
     // --- satellite layers ---
     // SATELLITES adds layers here (rate limits, faults, stats), e.g.
     // `app = app.layer(axum::middleware::from_fn_with_state(state.clone(), crate::rate_limit::layer));`
+    app = app.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::faults::layer,
+    ));
     // --- end satellite layers ---
 
     gateway::outer_layers(app, &state).with_state(state)
