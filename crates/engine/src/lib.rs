@@ -1,1 +1,15 @@
 //! The sync engine: per-object pipelines, planner, conflict policies and writeback.
+//!
+//! The pure-logic core (no I/O) decides what two-way sync must do:
+//! - [`model`]: sides, values, versions, observations and the shadow copy;
+//! - [`clock`]: version ordering and the clock-skew rule of `last-write-wins`;
+//! - [`policy`]: directions and conflict policies per object and per field;
+//! - [`merge`]: the three-way merge of one field against the shadow.
+//!
+//! The I/O pipelines built on top feed it observations from HubSpot and PostgreSQL and carry
+//! out the plans it returns.
+
+pub mod clock;
+pub mod merge;
+pub mod model;
+pub mod policy;
