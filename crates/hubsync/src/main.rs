@@ -5,7 +5,9 @@
 mod cli;
 mod commands;
 mod config;
+mod daemon;
 mod telemetry;
+mod web;
 
 use std::process::ExitCode;
 

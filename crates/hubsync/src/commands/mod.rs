@@ -1,5 +1,6 @@
 //! One module per command; [`run`] dispatches.
 
+mod demo;
 mod emulator;
 mod init;
 
@@ -7,13 +8,23 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 
-use crate::cli::{Cli, Command};
+use crate::{
+    cli::{Cli, Command},
+    config::Config,
+    daemon,
+};
 
 /// Runs the command the user asked for.
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Init(args) => init::run(&cli.config, &args),
         Command::Emulator(args) => emulator::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
+        Command::Run => {
+            let config = Config::load(&cli.config)?;
+            daemon::run(config, daemon::signal_token()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         other => bail!("`{}` is not available yet in this build", command_name(&other)),
     }
 }

@@ -14,7 +14,7 @@ use url::Url;
 
 pub(crate) use example::EXAMPLE;
 use file::{FileConfig, SecretRef};
-pub(crate) use objects::{ObjectConfig, Schedule};
+pub(crate) use objects::ObjectConfig;
 
 /// A validated configuration, ready to use.
 #[derive(Debug)]
