@@ -1,4 +1,48 @@
 //! HubSpot CRM API: wire types and a rate-governed client.
 //!
-//! Knows nothing of PostgreSQL. Every call goes through one client with one rate governor per
-//! portal, one retry policy and one error classification.
+//! Knows nothing of PostgreSQL. Every call goes through one [`HubSpotClient`] with one rate
+//! governor per portal ([`rate_limit`]), one retry classification ([`retry::classify`]) and one
+//! typed error ([`HubSpotError`]).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), hubsync_hubspot::HubSpotError> {
+//! use hubsync_hubspot::{HubSpotClient, HubSpotClientConfig};
+//! let url = url::Url::parse("https://api.hubapi.com").expect("static URL");
+//! let client = HubSpotClient::new(HubSpotClientConfig::new(url, "pat-…".into()))?;
+//! let _stats = client.stats();
+//! # Ok(()) }
+//! ```
+
+pub mod batch;
+mod client;
+mod endpoint;
+mod error;
+pub mod incremental;
+pub mod objects;
+pub mod pagination;
+pub mod rate_limit;
+pub mod retry;
+pub mod search;
+mod stats;
+mod wire;
+
+pub use client::{DEFAULT_BASE_URL, HubSpotClient, HubSpotClientConfig, install_tls_provider};
+pub use endpoint::Endpoint;
+pub use error::{ApiError, ErrorDetail, HubSpotError};
+pub use rate_limit::{EndpointClass, RateHeaders, RateQuota};
+pub use stats::CallStats;
+
+pub use batch::{BatchOutcome, BatchRead, ItemError, UpdateInput, UpsertInput};
+pub use incremental::{IncrementalSearch, WindowCursor};
+pub use objects::{
+    AssociationInput, AssociationSpec, GetOptions, ObjectInput, RecordRef, SimpleObject,
+    modified_property,
+};
+pub use pagination::{ListRequest, Page};
+pub use search::{Direction, Filter, FilterGroup, Operator, SearchPage, SearchRequest, Sort};
+/// Metric names this crate records.
+pub mod metric_names {
+    pub use crate::stats::{
+        DAILY_REMAINING, RATE_LIMITED_TOTAL, RATE_REMAINING, REQUESTS_TOTAL, RETRIES_TOTAL,
+    };
+}

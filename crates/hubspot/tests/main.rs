@@ -1,1 +1,2 @@
-//! Integration tests for this crate (one binary).
+//! Integration tests for this crate (one binary): contract tests of the client against the
+//! emulator over HTTP.

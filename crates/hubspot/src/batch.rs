@@ -1,0 +1,602 @@
+//! v3 batch endpoints: read, create, update, upsert and archive, chunked to HubSpot's 100
+//! inputs per call, with per-item results.
+//!
+//! HubSpot answers 200/201 when every input succeeded, 207 with `results` plus `errors` when
+//! some failed, and (batch create without unique `objectWriteTraceId`s) a whole-call error
+//! for the first failure. We always send a trace id (the input's index unless the caller gave
+//! one), so failures come back per item; each [`ItemError`] names the input indices it
+//! belongs to (lessons.md #25, #26). A whole chunk rejected by HubSpot (e.g. 400 duplicate
+//! ids) becomes one [`ItemError`] covering that chunk's inputs; transport failures and
+//! exhausted retries fail the call.
+
+use std::collections::{BTreeMap, HashMap};
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::client::{HubSpotClient, decode};
+use crate::endpoint::Endpoint;
+use crate::error::{HubSpotError, existing_id_in};
+use crate::objects::{ObjectInput, SimpleObject};
+use crate::wire;
+
+/// HubSpot's inputs-per-call ceiling for batch endpoints.
+pub const MAX_BATCH_INPUTS: usize = 100;
+/// The ceiling for batch read with property history.
+pub const MAX_BATCH_READ_WITH_HISTORY: usize = 50;
+
+/// The outcome of a (possibly chunked) batch call.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BatchOutcome {
+    /// Records written or read.
+    pub results: Vec<SimpleObject>,
+    /// Inputs that failed.
+    pub errors: Vec<ItemError>,
+}
+
+impl BatchOutcome {
+    fn absorb(&mut self, other: Self) {
+        self.results.extend(other.results);
+        self.errors.extend(other.errors);
+    }
+}
+
+/// One failed input (or a rejected chunk).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemError {
+    /// HTTP status: the chunk's status for whole-chunk rejections, otherwise derived from the
+    /// category (400 validation, 404 not found, 409 conflict; 207 when unknown).
+    pub status: u16,
+    /// `category` (`CONFLICT`, `OBJECT_NOT_FOUND`, `VALIDATION_ERROR`, …).
+    pub category: Option<String>,
+    /// `subCategory`.
+    pub sub_category: Option<String>,
+    /// Message (may contain values; don't log it above debug).
+    pub message: String,
+    /// `context` (`ids`, `existingId`, `objectWriteTraceId`, …).
+    pub context: BTreeMap<String, Vec<String>>,
+    /// Indices into the caller's input slice that this error concerns.
+    pub indices: Vec<usize>,
+    /// Ids named by the error (`context.ids`/`context.id`).
+    pub ids: Vec<String>,
+}
+
+impl ItemError {
+    /// For duplicate-value conflicts: the record already holding the value.
+    pub fn existing_id(&self) -> Option<u64> {
+        existing_id_in(&self.context, &self.message)
+    }
+}
+
+/// The item error JSON inside a 207.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WireItemError {
+    #[serde(default)]
+    category: Option<String>,
+    #[serde(default)]
+    sub_category: Option<Value>,
+    #[serde(default)]
+    message: String,
+    #[serde(default, deserialize_with = "wire::lenient_context")]
+    context: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WireBatch {
+    #[serde(default)]
+    results: Vec<SimpleObject>,
+    #[serde(default)]
+    errors: Vec<WireItemError>,
+}
+
+fn status_for_category(category: Option<&str>) -> u16 {
+    match category {
+        Some("VALIDATION_ERROR") => 400,
+        Some("OBJECT_NOT_FOUND") => 404,
+        Some("CONFLICT" | "OBJECT_ALREADY_EXISTS") => 409,
+        Some("RATE_LIMIT" | "RATE_LIMITS") => 429,
+        _ => 207,
+    }
+}
+
+/// How an input is named in error contexts: its write trace id and its id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct InputKeys {
+    trace: Option<String>,
+    id: Option<String>,
+}
+
+/// Lookup from trace ids and ids to input indices within the whole call.
+#[derive(Debug, Default)]
+struct KeyIndex {
+    traces: HashMap<String, usize>,
+    ids: HashMap<String, usize>,
+}
+
+impl KeyIndex {
+    fn new<'a>(keys: impl Iterator<Item = (usize, &'a InputKeys)>) -> Self {
+        let mut index = Self::default();
+        for (i, k) in keys {
+            if let Some(t) = &k.trace {
+                index.traces.insert(t.clone(), i);
+            }
+            if let Some(id) = &k.id {
+                index.ids.insert(id.clone(), i);
+            }
+        }
+        index
+    }
+
+    fn indices(&self, context: &BTreeMap<String, Vec<String>>) -> Vec<usize> {
+        let lookup = |key: &str, map: &HashMap<String, usize>| -> Vec<usize> {
+            context
+                .get(key)
+                .into_iter()
+                .flatten()
+                .filter_map(|v| map.get(v).copied())
+                .collect()
+        };
+        let mut out = lookup("objectWriteTraceId", &self.traces);
+        out.extend(lookup("ids", &self.ids));
+        out.extend(lookup("id", &self.ids));
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
+/// Turns one batch answer into an outcome, mapping errors to input indices through `keys`.
+fn parse_outcome(
+    endpoint: Endpoint,
+    status: u16,
+    body: &[u8],
+    keys: &KeyIndex,
+) -> Result<BatchOutcome, HubSpotError> {
+    if status == 204 || body.is_empty() {
+        return Ok(BatchOutcome::default());
+    }
+    let wire: WireBatch = decode(endpoint, body)?;
+    let errors = wire
+        .errors
+        .into_iter()
+        .map(|e| {
+            let ids: Vec<String> = ["ids", "id"]
+                .iter()
+                .flat_map(|k| e.context.get(*k).cloned().unwrap_or_default())
+                .collect();
+            let indices = keys.indices(&e.context);
+            ItemError {
+                status: status_for_category(e.category.as_deref()),
+                sub_category: e.sub_category.map(|v| match v {
+                    Value::String(s) => s,
+                    other => other.to_string(),
+                }),
+                category: e.category,
+                message: e.message,
+                context: e.context,
+                indices,
+                ids,
+            }
+        })
+        .collect();
+    Ok(BatchOutcome {
+        results: wire.results,
+        errors,
+    })
+}
+
+/// A whole-chunk rejection as one item error, or the error itself when it isn't HubSpot's
+/// verdict on the inputs (transport, budget).
+fn chunk_rejection(err: HubSpotError, indices: Vec<usize>) -> Result<ItemError, HubSpotError> {
+    let Some(api) = err.api().cloned() else {
+        return Err(err);
+    };
+    if api.retryable {
+        return Err(err);
+    }
+    Ok(ItemError {
+        status: api.status,
+        category: api.category,
+        sub_category: api.sub_category,
+        message: api.message,
+        ids: api.context.get("ids").cloned().unwrap_or_default(),
+        context: api.context,
+        indices,
+    })
+}
+
+/// Batch read request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchRead {
+    /// Ids (or values of `id_property`).
+    pub ids: Vec<String>,
+    /// A unique property the ids are values of.
+    pub id_property: Option<String>,
+    /// Properties to return.
+    pub properties: Vec<String>,
+    /// Properties to return with history (lowers the chunk size to 50).
+    pub properties_with_history: Vec<String>,
+    /// Read archived records.
+    pub archived: bool,
+}
+
+/// One record to update.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateInput {
+    /// Id (or value of `id_property`).
+    pub id: String,
+    /// A unique property `id` is a value of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_property: Option<String>,
+    /// Properties to set.
+    pub properties: BTreeMap<String, String>,
+    /// Write trace id (filled with the input index when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_write_trace_id: Option<String>,
+}
+
+/// One record to create or update by a unique property.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpsertInput {
+    /// The unique value.
+    pub id: String,
+    /// The unique property (e.g. `email`, or a hubsync-managed `hasUniqueValue` property).
+    pub id_property: String,
+    /// Properties to set.
+    pub properties: BTreeMap<String, String>,
+    /// Write trace id (filled with the input index when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_write_trace_id: Option<String>,
+}
+
+impl HubSpotClient {
+    /// Runs a batch endpoint over `inputs` in chunks of `chunk`, mapping errors to indices.
+    async fn run_batch(
+        &self,
+        endpoint: Endpoint,
+        url: &url::Url,
+        inputs: Vec<(Value, InputKeys)>,
+        chunk: usize,
+        extra: &serde_json::Map<String, Value>,
+    ) -> Result<BatchOutcome, HubSpotError> {
+        let mut outcome = BatchOutcome::default();
+        let mut offset = 0;
+        for part in inputs.chunks(chunk.max(1)) {
+            let keys = KeyIndex::new(part.iter().enumerate().map(|(i, (_, k))| (offset + i, k)));
+            let mut body = extra.clone();
+            body.insert(
+                "inputs".to_owned(),
+                Value::Array(part.iter().map(|(v, _)| v.clone()).collect()),
+            );
+            match self
+                .send_body(endpoint, Method::POST, url.clone(), &body)
+                .await
+            {
+                Ok(answer) => {
+                    outcome.absorb(parse_outcome(endpoint, answer.status, &answer.body, &keys)?)
+                }
+                Err(err) => {
+                    let indices = (offset..offset + part.len()).collect();
+                    outcome.errors.push(chunk_rejection(err, indices)?);
+                }
+            }
+            offset += part.len();
+        }
+        Ok(outcome)
+    }
+
+    fn batch_url(&self, object_type: &str, action: &str, archived: bool) -> url::Url {
+        let query: &[(&str, &str)] = if archived {
+            &[("archived", "true")]
+        } else {
+            &[]
+        };
+        self.url(
+            &["crm", "v3", "objects", object_type, "batch", action],
+            query,
+        )
+    }
+
+    /// Reads records by id (or unique value), 100 per call (50 with history). Missing ids
+    /// come back as [`ItemError`]s with status 404.
+    ///
+    /// # Errors
+    /// Transport failures and exhausted retries.
+    pub async fn batch_read(
+        &self,
+        object_type: &str,
+        request: &BatchRead,
+    ) -> Result<BatchOutcome, HubSpotError> {
+        let chunk = if request.properties_with_history.is_empty() {
+            MAX_BATCH_INPUTS
+        } else {
+            MAX_BATCH_READ_WITH_HISTORY
+        };
+        let inputs = request
+            .ids
+            .iter()
+            .map(|id| {
+                (
+                    json!({ "id": id }),
+                    InputKeys {
+                        trace: None,
+                        id: Some(id.clone()),
+                    },
+                )
+            })
+            .collect();
+        let mut extra = serde_json::Map::new();
+        extra.insert("properties".to_owned(), json!(request.properties));
+        extra.insert(
+            "propertiesWithHistory".to_owned(),
+            json!(request.properties_with_history),
+        );
+        if let Some(p) = &request.id_property {
+            extra.insert("idProperty".to_owned(), json!(p));
+        }
+        let url = self.batch_url(object_type, "read", request.archived);
+        self.run_batch(Endpoint::BATCH_READ, &url, inputs, chunk, &extra)
+            .await
+    }
+
+    /// Creates records, 100 per call, each with a write trace id so failures are per item
+    /// (a duplicate email is an [`ItemError`] with [`ItemError::existing_id`]).
+    ///
+    /// # Errors
+    /// Transport failures and exhausted retries.
+    pub async fn batch_create(
+        &self,
+        object_type: &str,
+        inputs: &[ObjectInput],
+    ) -> Result<BatchOutcome, HubSpotError> {
+        let inputs = traced(inputs, |i, input: &ObjectInput| {
+            let mut input = input.clone();
+            let trace = input
+                .object_write_trace_id
+                .get_or_insert_with(|| i.to_string())
+                .clone();
+            (
+                input,
+                InputKeys {
+                    trace: Some(trace),
+                    id: None,
+                },
+            )
+        })?;
+        let url = self.batch_url(object_type, "create", false);
+        self.run_batch(
+            Endpoint::BATCH_CREATE,
+            &url,
+            inputs,
+            MAX_BATCH_INPUTS,
+            &serde_json::Map::new(),
+        )
+        .await
+    }
+
+    /// Updates records, 100 per call.
+    ///
+    /// # Errors
+    /// Transport failures and exhausted retries.
+    pub async fn batch_update(
+        &self,
+        object_type: &str,
+        inputs: &[UpdateInput],
+    ) -> Result<BatchOutcome, HubSpotError> {
+        let inputs = traced(inputs, |i, input: &UpdateInput| {
+            let mut input = input.clone();
+            let trace = input
+                .object_write_trace_id
+                .get_or_insert_with(|| i.to_string())
+                .clone();
+            let id = Some(input.id.clone());
+            (
+                input,
+                InputKeys {
+                    trace: Some(trace),
+                    id,
+                },
+            )
+        })?;
+        let url = self.batch_url(object_type, "update", false);
+        self.run_batch(
+            Endpoint::BATCH_UPDATE,
+            &url,
+            inputs,
+            MAX_BATCH_INPUTS,
+            &serde_json::Map::new(),
+        )
+        .await
+    }
+
+    /// Creates or updates records by a unique property, 100 per call; results carry
+    /// [`SimpleObject::created`]. The idempotent way to write (lessons.md #12).
+    ///
+    /// # Errors
+    /// Transport failures and exhausted retries.
+    pub async fn batch_upsert(
+        &self,
+        object_type: &str,
+        inputs: &[UpsertInput],
+    ) -> Result<BatchOutcome, HubSpotError> {
+        let inputs = traced(inputs, |i, input: &UpsertInput| {
+            let mut input = input.clone();
+            let trace = input
+                .object_write_trace_id
+                .get_or_insert_with(|| i.to_string())
+                .clone();
+            let id = Some(input.id.clone());
+            (
+                input,
+                InputKeys {
+                    trace: Some(trace),
+                    id,
+                },
+            )
+        })?;
+        let url = self.batch_url(object_type, "upsert", false);
+        self.run_batch(
+            Endpoint::BATCH_UPSERT,
+            &url,
+            inputs,
+            MAX_BATCH_INPUTS,
+            &serde_json::Map::new(),
+        )
+        .await
+    }
+
+    /// Archives records by id, 100 per call.
+    ///
+    /// # Errors
+    /// Transport failures and exhausted retries.
+    pub async fn batch_archive(
+        &self,
+        object_type: &str,
+        ids: &[u64],
+    ) -> Result<BatchOutcome, HubSpotError> {
+        let inputs = ids
+            .iter()
+            .map(|id| {
+                (
+                    json!({ "id": id.to_string() }),
+                    InputKeys {
+                        trace: None,
+                        id: Some(id.to_string()),
+                    },
+                )
+            })
+            .collect();
+        let url = self.batch_url(object_type, "archive", false);
+        self.run_batch(
+            Endpoint::BATCH_ARCHIVE,
+            &url,
+            inputs,
+            MAX_BATCH_INPUTS,
+            &serde_json::Map::new(),
+        )
+        .await
+    }
+}
+
+/// Serializes inputs after `prepare` filled in trace ids; returns (json, keys) per input.
+fn traced<I, O: Serialize>(
+    inputs: &[I],
+    prepare: impl Fn(usize, &I) -> (O, InputKeys),
+) -> Result<Vec<(Value, InputKeys)>, HubSpotError> {
+    inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| {
+            let (out, keys) = prepare(i, input);
+            serde_json::to_value(out).map(|v| (v, keys)).map_err(|e| {
+                HubSpotError::InvalidInput(format!("batch input {i} not encodable: {e}"))
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_status_maps_errors_to_indices() {
+        let body = br#"{"completedAt":"2025-11-04T20:29:54.897Z","status":"COMPLETE","startedAt":"2025-11-04T20:29:54.816Z",
+         "results":[{"id":"171596044870","properties":{"email":"siena.dyer@hubspot.com"},
+           "createdAt":"2025-11-03T23:36:13.632Z","updatedAt":"2025-11-03T23:36:13.632Z","archived":false}],
+         "errors":[{"status":"error","category":"CONFLICT",
+           "message":"Contact already exists. Existing ID: 171591000198",
+           "context":{"objectWriteTraceId":["3"],"existingId":["171591000198"]}},
+           {"status":"error","category":"OBJECT_NOT_FOUND","message":"Could not get some CONTACT objects",
+           "context":{"ids":["77","78"]}}],
+         "numErrors":2}"#;
+        let inputs = [
+            (
+                3,
+                InputKeys {
+                    trace: Some("3".into()),
+                    id: Some("78".into()),
+                },
+            ),
+            (
+                5,
+                InputKeys {
+                    trace: None,
+                    id: Some("77".into()),
+                },
+            ),
+            (
+                6,
+                InputKeys {
+                    trace: Some("77".into()),
+                    id: Some("78".into()),
+                },
+            ),
+        ];
+        let keys = KeyIndex::new(inputs.iter().map(|(i, k)| (*i, k)));
+        let out = parse_outcome(Endpoint::BATCH_CREATE, 207, body, &keys).expect("parses");
+        assert_eq!(out.results.len(), 1);
+        assert_eq!(out.errors[0].indices, vec![3]);
+        assert_eq!(out.errors[0].status, 409);
+        assert_eq!(out.errors[0].existing_id(), Some(171_591_000_198));
+        assert_eq!(out.errors[1].indices, vec![5, 6]);
+        assert_eq!(out.errors[1].ids, vec!["77", "78"]);
+        assert_eq!(out.errors[1].status, 404);
+    }
+
+    #[test]
+    fn no_content_is_an_empty_outcome() {
+        let out =
+            parse_outcome(Endpoint::BATCH_ARCHIVE, 204, b"", &KeyIndex::default()).expect("ok");
+        assert_eq!(out, BatchOutcome::default());
+    }
+
+    #[test]
+    fn whole_chunk_rejection_keeps_the_chunk_indices() {
+        let err = HubSpotError::from_response(
+            "batch.update",
+            400,
+            br#"{"status":"error","message":"Duplicate IDs found in batch input: [1]. IDs must be unique","correlationId":"c","context":{"ids":["1"]},"category":"VALIDATION_ERROR"}"#,
+            None,
+            None,
+        );
+        let item = chunk_rejection(err, vec![100, 101]).expect("an item error");
+        assert_eq!(item.status, 400);
+        assert_eq!(item.indices, vec![100, 101]);
+        assert_eq!(item.ids, vec!["1"]);
+        let retryable = HubSpotError::from_response("batch.update", 503, b"", None, None);
+        assert!(chunk_rejection(retryable, vec![0]).is_err());
+    }
+
+    #[test]
+    fn traces_default_to_the_index() {
+        let inputs = vec![
+            ObjectInput::new([("a", "1")]),
+            ObjectInput {
+                object_write_trace_id: Some("mine".into()),
+                ..ObjectInput::default()
+            },
+        ];
+        let out = traced(&inputs, |i, input: &ObjectInput| {
+            let mut input = input.clone();
+            let t = input
+                .object_write_trace_id
+                .get_or_insert_with(|| i.to_string())
+                .clone();
+            (
+                input,
+                InputKeys {
+                    trace: Some(t),
+                    id: None,
+                },
+            )
+        })
+        .expect("encodes");
+        assert_eq!(out[0].0["objectWriteTraceId"], "0");
+        assert_eq!(out[1].1.trace.as_deref(), Some("mine"));
+    }
+}

@@ -1,0 +1,144 @@
+//! Wire-encoding quirks shared by HubSpot's JSON: ids that are strings in v3 and numbers in v4
+//! and webhooks (hubspot-api.md §0), property values that should be strings but sometimes are
+//! numbers or booleans, and `context` maps whose values are lists or single strings.
+
+use std::collections::BTreeMap;
+
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serializer};
+
+/// A value HubSpot sends as a string, a number, a bool or null.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    Str(String),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl Scalar {
+    fn into_string(self) -> String {
+        match self {
+            Self::Str(s) => s,
+            Self::Int(n) => n.to_string(),
+            Self::UInt(n) => n.to_string(),
+            Self::Float(f) => f.to_string(),
+            Self::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+/// Deserializes an id sent as `"512"` or `512`.
+pub(crate) fn id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    let raw = Scalar::deserialize(deserializer)?.into_string();
+    raw.trim()
+        .parse()
+        .map_err(|_| de::Error::custom(format_args!("invalid HubSpot id {raw:?}")))
+}
+
+/// Deserializes an optional id (`null`, absent, `"512"` or `512`).
+#[allow(dead_code)] // used by the webhook payloads
+pub(crate) fn opt_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    match Option::<Scalar>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(s) => {
+            let raw = s.into_string();
+            if raw.is_empty() {
+                return Ok(None);
+            }
+            raw.parse()
+                .map(Some)
+                .map_err(|_| de::Error::custom("invalid HubSpot id"))
+        }
+    }
+}
+
+/// Serializes an id the v3 way: as a string of digits.
+pub(crate) fn id_as_string<S: Serializer>(id: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(id)
+}
+
+/// Deserializes `properties`: name → string or null, coercing numbers and booleans.
+pub(crate) fn property_values<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, Option<String>>, D::Error> {
+    let raw = Option::<BTreeMap<String, Option<Scalar>>>::deserialize(deserializer)?;
+    Ok(raw
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.map(Scalar::into_string)))
+        .collect())
+}
+
+/// Deserializes an error `context`: name → list of strings (a single string is a list of one).
+pub(crate) fn lenient_context<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, Vec<String>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<Option<Scalar>>),
+        One(Option<Scalar>),
+    }
+    let raw = Option::<BTreeMap<String, OneOrMany>>::deserialize(deserializer)?;
+    Ok(raw
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| {
+            let values = match v {
+                OneOrMany::Many(items) => items
+                    .into_iter()
+                    .flatten()
+                    .map(Scalar::into_string)
+                    .collect(),
+                OneOrMany::One(item) => item.into_iter().map(Scalar::into_string).collect(),
+            };
+            (k, values)
+        })
+        .collect())
+}
+
+/// Deserializes `null` as the type's default.
+pub(crate) fn null_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct Probe {
+        #[serde(deserialize_with = "id")]
+        id: u64,
+        #[serde(deserialize_with = "property_values", default)]
+        properties: BTreeMap<String, Option<String>>,
+        #[serde(deserialize_with = "lenient_context", default)]
+        context: BTreeMap<String, Vec<String>>,
+    }
+
+    #[test]
+    fn ids_and_values_are_coerced() {
+        let p: Probe = serde_json::from_str(
+            r#"{"id":"29022297485","properties":{"a":"x","b":null,"amount":100,"ok":true},
+                "context":{"ids":["1","2"],"one":"3"}}"#,
+        )
+        .expect("parses");
+        assert_eq!(p.id, 29_022_297_485);
+        assert_eq!(p.properties["a"].as_deref(), Some("x"));
+        assert_eq!(p.properties["b"], None);
+        assert_eq!(p.properties["amount"].as_deref(), Some("100"));
+        assert_eq!(p.properties["ok"].as_deref(), Some("true"));
+        assert_eq!(p.context["ids"], vec!["1", "2"]);
+        assert_eq!(p.context["one"], vec!["3"]);
+        let n: Probe = serde_json::from_str(r#"{"id":7}"#).expect("numeric id");
+        assert_eq!(n.id, 7);
+        assert!(serde_json::from_str::<Probe>(r#"{"id":"abc"}"#).is_err());
+    }
+}
