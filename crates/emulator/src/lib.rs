@@ -23,6 +23,7 @@ pub mod pipelines;
 pub mod rate_limit;
 pub mod state;
 pub mod stats;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -131,16 +132,22 @@ pub struct AppState {
     pub config: Arc<EmulatorConfig>,
     /// Faults, rate limits and request counters.
     pub traffic: Arc<faults::Traffic>,
+    /// Webhook settings and subscriptions (the delivery loop runs in the background).
+    pub webhooks: Arc<webhooks::Webhooks>,
 }
 
 impl AppState {
     /// Builds the state (and seeds the CRM) from a configuration.
     pub fn new(config: EmulatorConfig) -> Self {
         let crm = Crm::new(config.portal_id);
+        let events = EventBus::new();
+        let traffic = Arc::new(faults::Traffic::new(&config));
+        let webhooks = webhooks::Webhooks::start(&config, &events, traffic.clone());
         Self {
             crm: Arc::new(RwLock::new(crm)),
-            events: EventBus::new(),
-            traffic: Arc::new(faults::Traffic::new(&config)),
+            events,
+            traffic,
+            webhooks,
             config: Arc::new(config),
         }
     }
@@ -167,6 +174,7 @@ pub fn router(state: AppState) -> Router {
     app = app.merge(crate::faults::routes());
     app = app.merge(crate::stats::routes());
     app = app.merge(crate::rate_limit::routes());
+    app = app.merge(crate::webhooks::routes());
     // --- end satellite routes ---
 
     // --- satellite layers ---
