@@ -9,9 +9,12 @@
 //! # Ok(()) }
 //! ```
 
+pub mod associations;
 pub mod catalog;
 pub mod naming;
+pub mod rows;
 pub mod schema;
+pub mod tombstones;
 pub mod upsert;
 pub mod values;
 

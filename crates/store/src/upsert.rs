@@ -76,6 +76,9 @@ impl UpsertReport {
 
 /// Upserts `rows` into the table of `mapping`, in batches of [`UPSERT_BATCH_ROWS`].
 ///
+/// Tags the transaction as hubsync's own: call it inside a transaction so the capture
+/// triggers skip these writes.
+///
 /// # Errors
 /// [`StoreError::Postgres`] if a statement fails (the caller's transaction is then aborted;
 /// retry the batch). Bad values never fail the call.
@@ -84,6 +87,7 @@ pub async fn upsert_records<C: GenericClient>(
     mapping: &TableMapping,
     rows: &[RecordRow],
 ) -> Result<UpsertReport, StoreError> {
+    crate::origin::tag_transaction(client).await?;
     let (rows, duplicates) = newest_per_id(rows);
     let mut report = UpsertReport {
         skipped_stale: duplicates,

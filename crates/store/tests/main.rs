@@ -1,6 +1,9 @@
 //! Integration tests for this crate (one binary), against a real PostgreSQL: the shared
 //! private cluster started by the test kit, one fresh database per test.
 
+mod associations;
 mod cluster;
+mod mapping;
 mod migrations;
 mod pool;
+mod upserts;
