@@ -151,6 +151,18 @@ impl StoreError {
     }
 }
 
+/// Attaches what the store was doing to a driver error (and classifies it).
+pub(crate) trait Context<T> {
+    /// Maps the error into [`StoreError::Postgres`] with `action` as its description.
+    fn during(self, action: &'static str) -> Result<T, StoreError>;
+}
+
+impl<T> Context<T> for Result<T, tokio_postgres::Error> {
+    fn during(self, action: &'static str) -> Result<T, StoreError> {
+        self.map_err(|e| StoreError::postgres(action, e))
+    }
+}
+
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(err: deadpool_postgres::PoolError) -> Self {
         Self::Pool(err)

@@ -18,15 +18,22 @@ pub mod tombstones;
 pub mod upsert;
 pub mod values;
 
+mod capture;
 mod cluster;
 mod error;
 mod migrate;
 mod origin;
 mod pool;
+pub mod state;
 #[cfg(feature = "test-kit")]
 mod test_kit;
 mod tls;
 
+pub use capture::{
+    CAPTURE_TRIGGER, CONFLICTS_CHANNEL, CaptureSpec, INBOX_CHANNEL, OUTBOX_CHANNEL, OutboxListener,
+    TRUNCATE_TRIGGER, Wakeup, captured_tables, install as install_capture,
+    remove as remove_capture, set_allow_truncate,
+};
 pub use cluster::{CLUSTER_USER, ClusterOptions, PrivateCluster, find_bin_dir};
 pub use error::{ErrorKind, StoreError, classify, classify_code};
 pub use migrate::{HISTORY_TABLE, STATE_SCHEMA, embedded_migrations, migrate};

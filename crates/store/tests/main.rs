@@ -2,8 +2,10 @@
 //! private cluster started by the test kit, one fresh database per test.
 
 mod associations;
+mod capture;
 mod cluster;
 mod mapping;
 mod migrations;
 mod pool;
+mod state;
 mod upserts;
