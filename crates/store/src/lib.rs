@@ -20,6 +20,7 @@ pub mod values;
 
 mod capture;
 mod cluster;
+mod encoding;
 mod error;
 mod migrate;
 mod origin;

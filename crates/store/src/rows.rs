@@ -53,12 +53,7 @@ pub async fn read_rows_by_ids<C: GenericClient>(
     mapping: &TableMapping,
     ids: &[i64],
 ) -> Result<Vec<StoredRow>, StoreError> {
-    let sql = format!("{} WHERE hs_object_id = ANY($1)", select_sql(mapping));
-    let rows = client
-        .query(&sql, &[&ids])
-        .await
-        .map_err(pg("read rows by HubSpot id"))?;
-    rows.iter().map(|r| stored_row(mapping, r)).collect()
+    read_rows_where(client, mapping, "hs_object_id = ANY($1)", &ids).await
 }
 
 /// Reads the rows with these hubsync row ids.
@@ -70,11 +65,21 @@ pub async fn read_rows_by_row_ids<C: GenericClient>(
     mapping: &TableMapping,
     row_ids: &[Uuid],
 ) -> Result<Vec<StoredRow>, StoreError> {
-    let sql = format!("{} WHERE hubsync_row_id = ANY($1)", select_sql(mapping));
+    read_rows_where(client, mapping, "hubsync_row_id = ANY($1)", &row_ids).await
+}
+
+/// Reads the rows matching `condition` (with one parameter).
+async fn read_rows_where<C: GenericClient>(
+    client: &C,
+    mapping: &TableMapping,
+    condition: &str,
+    param: &(dyn tokio_postgres::types::ToSql + Sync),
+) -> Result<Vec<StoredRow>, StoreError> {
+    let sql = format!("{} WHERE {condition}", select_sql(mapping));
     let rows = client
-        .query(&sql, &[&row_ids])
+        .query(&sql, &[param])
         .await
-        .map_err(pg("read rows by row id"))?;
+        .map_err(pg("read rows"))?;
     rows.iter().map(|r| stored_row(mapping, r)).collect()
 }
 

@@ -337,3 +337,25 @@ async fn a_type_change_keeps_the_column_and_the_raw_value() {
     assert_eq!(column.column_type, ColumnType::Text);
     assert!(!column.type_changed);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_passes_agree_on_one_mapping() {
+    let db = TestDb::new().await;
+    let spec = ObjectSpec::new(
+        "contacts",
+        (0..30)
+            .map(|i| prop(&format!("Property {i}"), "number", "number"))
+            .collect(),
+    );
+    let run = |store: hubsync_store::Store, spec: ObjectSpec| async move {
+        let mut client = store.client().await.unwrap();
+        ensure_table(&mut client, SCHEMA, &spec).await.unwrap()
+    };
+    let (a, b) = tokio::join!(
+        tokio::spawn(run(db.store().clone(), spec.clone())),
+        tokio::spawn(run(db.store().clone(), spec.clone()))
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a, b);
+    assert_eq!(a.columns.len(), 30);
+}
