@@ -30,8 +30,8 @@ use std::collections::BTreeMap;
 use deadpool_postgres::GenericClient;
 
 use crate::{
-    catalog::{lock_ddl, pg, taken_table_names},
-    error::StoreError,
+    catalog::{lock_ddl, taken_table_names},
+    error::{Context as _, StoreError},
     naming::{self, qualified, quote_ident},
     schema::{TableMapping, index_sql, table_comment_sql},
 };
@@ -126,7 +126,7 @@ pub async fn ensure_association_table<C: GenericClient>(
     let tx = client
         .transaction()
         .await
-        .map_err(pg("begin a DDL transaction"))?;
+        .during("begin a DDL transaction")?;
     lock_ddl(&tx).await?;
     let existing = tx
         .query_opt(
@@ -135,7 +135,7 @@ pub async fn ensure_association_table<C: GenericClient>(
             &[&schema, &from.object, &to.object],
         )
         .await
-        .map_err(pg("read the association catalog"))?;
+        .during("read the association catalog")?;
     let (table, from_column, to_column) = match existing {
         Some(row) => (row.get(0), row.get(1), row.get(2)),
         None => {
@@ -164,7 +164,7 @@ pub async fn ensure_association_table<C: GenericClient>(
                 ],
             )
             .await
-            .map_err(pg("record a junction table in the catalog"))?;
+            .during("record a junction table in the catalog")?;
             (table, from_column, to_column)
         }
     };
@@ -179,9 +179,9 @@ pub async fn ensure_association_table<C: GenericClient>(
     ] {
         tx.batch_execute(&sql)
             .await
-            .map_err(pg("create a junction table"))?;
+            .during("create a junction table")?;
     }
-    tx.commit().await.map_err(pg("commit DDL"))?;
+    tx.commit().await.during("commit DDL")?;
     Ok(AssociationMapping {
         schema: schema.to_owned(),
         table,
@@ -217,7 +217,7 @@ pub async fn load_association_mappings<C: GenericClient>(
             &[&schema],
         )
         .await
-        .map_err(pg("read the association catalog"))?;
+        .during("read the association catalog")?;
     Ok(rows
         .iter()
         .map(|r| {
@@ -289,7 +289,7 @@ pub async fn replace_associations<C: GenericClient>(
             &[&sources, &froms, &tos, &types],
         )
         .await
-        .map_err(pg("delete stale associations"))?;
+        .during("delete stale associations")?;
     let changed = client
         .query(
             &format!(
@@ -303,7 +303,7 @@ pub async fn replace_associations<C: GenericClient>(
             &[&froms, &tos, &types, &categories, &labels],
         )
         .await
-        .map_err(pg("store associations"))?;
+        .during("store associations")?;
     let inserted = changed.iter().filter(|r| r.get::<_, bool>(0)).count() as u64;
     let mut report = AssociationReport {
         inserted,
@@ -334,7 +334,7 @@ pub async fn replace_associations<C: GenericClient>(
                 &[&sources, &primaries],
             )
             .await
-            .map_err(pg("update primary associations"))?;
+            .during("update primary associations")?;
     }
     Ok(report)
 }

@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use deadpool_postgres::GenericClient;
 
 use crate::{
-    error::StoreError,
+    error::{Context as _, StoreError},
     naming::{self, SYSTEM_COLUMNS, qualified},
     schema::{
         ColumnMapping, ObjectSpec, PrimaryColumn, TableMapping, add_column_sql, column_comment_sql,
@@ -81,7 +81,7 @@ pub async fn ensure_table<C: GenericClient>(
     let tx = client
         .transaction()
         .await
-        .map_err(pg("begin a DDL transaction"))?;
+        .during("begin a DDL transaction")?;
     lock_ddl(&tx).await?;
     let table = ensure_table_row(&tx, schema, &spec.name).await?;
     let mut catalog = load_catalog(&tx, schema, &spec.name).await?;
@@ -125,7 +125,7 @@ pub async fn ensure_table<C: GenericClient>(
                 None => {
                     tx.batch_execute(&add_column_sql(schema, &table, &column, wanted.sql()))
                         .await
-                        .map_err(pg("add a property column"))?;
+                        .during("add a property column")?;
                     existing.insert(column.clone(), wanted.sql().to_owned());
                     wanted.sql().to_owned()
                 }
@@ -147,7 +147,7 @@ pub async fn ensure_table<C: GenericClient>(
                 let comment = column_comment(&prop.label, &prop.name, &column);
                 tx.batch_execute(&column_comment_sql(schema, &table, &column, &comment))
                     .await
-                    .map_err(pg("comment a property column"))?;
+                    .during("comment a property column")?;
             }
             row.pg_type = Some(actual);
         }
@@ -182,7 +182,7 @@ pub async fn ensure_table<C: GenericClient>(
         ] {
             tx.batch_execute(&sql)
                 .await
-                .map_err(pg("add a primary association column"))?;
+                .during("add a primary association column")?;
         }
         let row = CatalogColumn {
             kind: KIND_PRIMARY.to_owned(),
@@ -202,7 +202,7 @@ pub async fn ensure_table<C: GenericClient>(
 
     let wanted: BTreeSet<&str> = spec.properties.iter().map(|p| p.name.as_str()).collect();
     let mapping = build_mapping(schema, &spec.name, &table, catalog.values(), Some(&wanted))?;
-    tx.commit().await.map_err(pg("commit DDL"))?;
+    tx.commit().await.during("commit DDL")?;
     Ok(mapping)
 }
 
@@ -238,7 +238,7 @@ pub async fn load_all_mappings<C: GenericClient>(
             &[&schema],
         )
         .await
-        .map_err(pg("read the catalog"))?;
+        .during("read the catalog")?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let object: String = row.get(0);
@@ -253,10 +253,10 @@ pub async fn load_all_mappings<C: GenericClient>(
 pub(crate) async fn lock_ddl<C: GenericClient>(tx: &C) -> Result<(), StoreError> {
     tx.batch_execute("SET LOCAL lock_timeout = '10s'")
         .await
-        .map_err(pg("set lock_timeout"))?;
+        .during("set lock_timeout")?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&DDL_LOCK_KEY])
         .await
-        .map_err(pg("take the DDL lock"))?;
+        .during("take the DDL lock")?;
     Ok(())
 }
 
@@ -275,7 +275,7 @@ pub(crate) async fn taken_table_names<C: GenericClient>(
             &[&schema],
         )
         .await
-        .map_err(pg("read used table names"))?;
+        .during("read used table names")?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
@@ -290,7 +290,7 @@ async fn table_name<C: GenericClient>(
             &[&schema, &object],
         )
         .await
-        .map_err(pg("read the catalog"))?;
+        .during("read the catalog")?;
     Ok(row.map(|r| r.get(0)))
 }
 
@@ -308,7 +308,7 @@ async fn ensure_table_row<C: GenericClient>(
         ] {
             tx.batch_execute(&sql)
                 .await
-                .map_err(pg("re-create a dropped object table"))?;
+                .during("re-create a dropped object table")?;
         }
         return Ok(table);
     }
@@ -317,7 +317,7 @@ async fn ensure_table_row<C: GenericClient>(
         naming::quote_ident(schema)
     ))
     .await
-    .map_err(pg("create the synced schema"))?;
+    .during("create the synced schema")?;
     let taken = taken_table_names(tx, schema).await?;
     let table = naming::unique_identifier(object, &|t| taken.contains(t));
     tx.execute(
@@ -325,7 +325,7 @@ async fn ensure_table_row<C: GenericClient>(
         &[&schema, &object, &table],
     )
     .await
-    .map_err(pg("record a table in the catalog"))?;
+    .during("record a table in the catalog")?;
     let comment = format!("HubSpot object \"{object}\", synced by hubsync");
     for sql in [
         create_table_sql(schema, &table),
@@ -334,7 +334,7 @@ async fn ensure_table_row<C: GenericClient>(
     ] {
         tx.batch_execute(&sql)
             .await
-            .map_err(pg("create an object table"))?;
+            .during("create an object table")?;
     }
     Ok(table)
 }
@@ -354,7 +354,7 @@ async fn existing_columns<C: GenericClient>(
             &[&qualified(schema, table)],
         )
         .await
-        .map_err(pg("read a table's columns"))?;
+        .during("read a table's columns")?;
     Ok(rows
         .iter()
         .map(|r| {
@@ -393,7 +393,7 @@ async fn load_catalog<C: GenericClient>(
             &[&schema, &object],
         )
         .await
-        .map_err(pg("read the catalog"))?;
+        .during("read the catalog")?;
     Ok(rows
         .iter()
         .map(|r| {
@@ -455,7 +455,7 @@ async fn save_catalog_row<C: GenericClient>(
         ],
     )
     .await
-    .map_err(pg("record a column in the catalog"))?;
+    .during("record a column in the catalog")?;
     Ok(())
 }
 
@@ -526,9 +526,4 @@ fn column_comment(label: &str, property: &str, column: &str) -> String {
     } else {
         format!("{label} (HubSpot property \"{property}\")")
     }
-}
-
-/// Maps a driver error with a short description of the action.
-pub(crate) fn pg(action: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
-    move |e| StoreError::postgres(action, e)
 }

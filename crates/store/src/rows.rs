@@ -12,8 +12,7 @@ use tokio_postgres::Row;
 use uuid::Uuid;
 
 use crate::{
-    catalog::pg,
-    error::StoreError,
+    error::{Context as _, StoreError},
     naming::quote_ident,
     origin::tag_transaction,
     schema::TableMapping,
@@ -76,10 +75,7 @@ async fn read_rows_where<C: GenericClient>(
     param: &(dyn tokio_postgres::types::ToSql + Sync),
 ) -> Result<Vec<StoredRow>, StoreError> {
     let sql = format!("{} WHERE {condition}", select_sql(mapping));
-    let rows = client
-        .query(&sql, &[param])
-        .await
-        .map_err(pg("read rows"))?;
+    let rows = client.query(&sql, &[param]).await.during("read rows")?;
     rows.iter().map(|r| stored_row(mapping, r)).collect()
 }
 
@@ -129,7 +125,7 @@ pub async fn assign_hs_object_id<C: GenericClient>(
     let row = client
         .query_one(&sql, &[&row_id, &hs_object_id])
         .await
-        .map_err(pg("record a HubSpot id for a row"))?;
+        .during("record a HubSpot id for a row")?;
     let other: Option<Uuid> = row.get(0);
     let updated: i64 = row.get(1);
     let exists: bool = row.get(2);

@@ -13,8 +13,7 @@ use deadpool_postgres::GenericClient;
 
 use crate::{
     associations::load_association_mappings,
-    catalog::pg,
-    error::StoreError,
+    error::{Context as _, StoreError},
     naming::{qualified, quote_ident},
     origin::tag_transaction,
     schema::TableMapping,
@@ -68,7 +67,7 @@ pub async fn archive_records<C: GenericClient>(
                 &[&ids, &at],
             )
             .await
-            .map_err(pg("mark records archived")),
+            .during("mark records archived"),
         DeleteMode::Hard => {
             for junction in load_association_mappings(client, &mapping.schema).await? {
                 let mut sides = Vec::new();
@@ -89,7 +88,7 @@ pub async fn archive_records<C: GenericClient>(
                             &[&ids],
                         )
                         .await
-                        .map_err(pg("delete associations of deleted records"))?;
+                        .during("delete associations of deleted records")?;
                 }
             }
             repoint_primary_columns(client, mapping, ids, None).await?;
@@ -99,7 +98,7 @@ pub async fn archive_records<C: GenericClient>(
                     &[&ids],
                 )
                 .await
-                .map_err(pg("delete records"))
+                .during("delete records")
         }
     }
 }
@@ -138,7 +137,7 @@ pub async fn mark_merged<C: GenericClient>(
                 &[&losers, &survivor, &at],
             )
             .await
-            .map_err(pg("tombstone merged records"))?,
+            .during("tombstone merged records")?,
         ..MergeReport::default()
     };
     report.chains_repointed = client
@@ -147,7 +146,7 @@ pub async fn mark_merged<C: GenericClient>(
             &[&losers, &survivor],
         )
         .await
-        .map_err(pg("re-point earlier merges"))?;
+        .during("re-point earlier merges")?;
     for junction in load_association_mappings(client, &mapping.schema).await? {
         let (f, t) = (
             quote_ident(&junction.from_column),
@@ -178,14 +177,14 @@ pub async fn mark_merged<C: GenericClient>(
                     &[&losers, &survivor],
                 )
                 .await
-                .map_err(pg("re-point associations of merged records"))?;
+                .during("re-point associations of merged records")?;
             client
                 .execute(
                     &format!("DELETE FROM {jt} WHERE {moved} = ANY($1)"),
                     &[&losers],
                 )
                 .await
-                .map_err(pg("remove associations of merged records"))?;
+                .during("remove associations of merged records")?;
         }
     }
     report.primary_repointed =
@@ -212,7 +211,7 @@ async fn repoint_primary_columns<C: GenericClient>(
             &[&mapping.schema, &mapping.object],
         )
         .await
-        .map_err(pg("read primary association columns"))?;
+        .during("read primary association columns")?;
     let mut changed = 0;
     for holder in holders {
         let table: String = holder.get(0);
@@ -227,7 +226,7 @@ async fn repoint_primary_columns<C: GenericClient>(
                 &[&ids, &to],
             )
             .await
-            .map_err(pg("re-point primary associations"))?;
+            .during("re-point primary associations")?;
     }
     Ok(changed)
 }

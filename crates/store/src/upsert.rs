@@ -27,10 +27,11 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 
 use crate::{
-    catalog::{ID_PROPERTY, pg},
-    error::StoreError,
+    catalog::ID_PROPERTY,
+    error::{Context as _, StoreError},
     naming::quote_ident,
     schema::{ColumnMapping, TableMapping},
+    state::issues::NewIssue,
     values::{ValueIssue, to_sql_text},
 };
 
@@ -301,10 +302,7 @@ async fn upsert_batch<C: GenericClient>(
     for column in &values {
         params.push(column);
     }
-    let returned = client
-        .query(&sql, &params)
-        .await
-        .map_err(pg("upsert records"))?;
+    let returned = client.query(&sql, &params).await.during("upsert records")?;
     let written: BTreeSet<i64> = returned.iter().map(|r| r.get(0)).collect();
     issues.retain(|i| written.contains(&i.hs_object_id));
 
@@ -359,24 +357,18 @@ async fn record_issues<C: GenericClient>(
             &[&object, &written, &checked, &issue_ids, &issue_props],
         )
         .await
-        .map_err(pg("clear resolved value issues"))?;
-    if issues.is_empty() {
-        return Ok(());
-    }
-    let raws: Vec<String> = issues.iter().map(|i| i.raw.replace('\0', "")).collect();
-    let reasons: Vec<&str> = issues.iter().map(|i| i.reason.as_str()).collect();
-    client
-        .execute(
-            "INSERT INTO hubsync.issues (object, hs_object_id, property, raw_value, reason)
-             SELECT $1, u.id, u.p, u.raw, u.reason
-               FROM unnest($2::int8[], $3::text[], $4::text[], $5::text[]) AS u(id, p, raw, reason)
-             ON CONFLICT (object, hs_object_id, property) DO UPDATE SET
-                raw_value = excluded.raw_value, reason = excluded.reason, last_seen = now(),
-                occurrences = hubsync.issues.occurrences + 1",
-            &[&object, &issue_ids, &issue_props, &raws, &reasons],
-        )
-        .await
-        .map_err(pg("record value issues"))?;
+        .during("clear resolved value issues")?;
+    let new: Vec<NewIssue> = issues
+        .iter()
+        .map(|i| NewIssue {
+            object: object.to_owned(),
+            hs_object_id: i.hs_object_id,
+            property: i.property.clone(),
+            raw_value: Some(i.raw.replace('\0', "")),
+            reason: i.reason.clone(),
+        })
+        .collect();
+    crate::state::issues::upsert(client, &new).await?;
     Ok(())
 }
 
