@@ -72,7 +72,7 @@ impl ItemError {
 /// The item error JSON inside a 207.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct WireItemError {
+pub(crate) struct WireItemError {
     #[serde(default)]
     category: Option<String>,
     #[serde(default)]
@@ -80,7 +80,34 @@ struct WireItemError {
     #[serde(default)]
     message: String,
     #[serde(default, deserialize_with = "wire::lenient_context")]
-    context: BTreeMap<String, Vec<String>>,
+    pub(crate) context: BTreeMap<String, Vec<String>>,
+}
+
+impl WireItemError {
+    /// The sub-category as text.
+    pub(crate) fn sub_category(&self) -> Option<String> {
+        self.sub_category.as_ref().map(|v| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    }
+
+    /// The item error, attributed to `indices`.
+    pub(crate) fn into_item_error(self, indices: Vec<usize>) -> ItemError {
+        let ids = ["ids", "id"]
+            .iter()
+            .flat_map(|k| self.context.get(*k).cloned().unwrap_or_default())
+            .collect();
+        ItemError {
+            status: status_for_category(self.category.as_deref()),
+            sub_category: self.sub_category(),
+            category: self.category,
+            message: self.message,
+            context: self.context,
+            indices,
+            ids,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -162,23 +189,8 @@ fn parse_outcome(
         .errors
         .into_iter()
         .map(|e| {
-            let ids: Vec<String> = ["ids", "id"]
-                .iter()
-                .flat_map(|k| e.context.get(*k).cloned().unwrap_or_default())
-                .collect();
             let indices = keys.indices(&e.context);
-            ItemError {
-                status: status_for_category(e.category.as_deref()),
-                sub_category: e.sub_category.map(|v| match v {
-                    Value::String(s) => s,
-                    other => other.to_string(),
-                }),
-                category: e.category,
-                message: e.message,
-                context: e.context,
-                indices,
-                ids,
-            }
+            e.into_item_error(indices)
         })
         .collect();
     Ok(BatchOutcome {

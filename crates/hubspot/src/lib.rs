@@ -13,17 +13,23 @@
 //! # Ok(()) }
 //! ```
 
+pub mod associations;
 pub mod batch;
 mod client;
 mod endpoint;
 mod error;
 pub mod incremental;
 pub mod objects;
+pub mod owners;
 pub mod pagination;
+pub mod pipelines;
+pub mod properties;
 pub mod rate_limit;
 pub mod retry;
+pub mod schemas;
 pub mod search;
 mod stats;
+pub mod webhook;
 mod wire;
 
 pub use client::{DEFAULT_BASE_URL, HubSpotClient, HubSpotClientConfig, install_tls_provider};
@@ -32,13 +38,20 @@ pub use error::{ApiError, ErrorDetail, HubSpotError};
 pub use rate_limit::{EndpointClass, RateHeaders, RateQuota};
 pub use stats::CallStats;
 
+pub use associations::{
+    AssociatedRecord, AssociationCreate, AssociationRead, AssociationType, AssociationWriteOutcome,
+};
 pub use batch::{BatchOutcome, BatchRead, ItemError, UpdateInput, UpsertInput};
 pub use incremental::{IncrementalSearch, WindowCursor};
 pub use objects::{
     AssociationInput, AssociationSpec, GetOptions, ObjectInput, RecordRef, SimpleObject,
     modified_property,
 };
+pub use owners::Owner;
 pub use pagination::{ListRequest, Page};
+pub use pipelines::{Pipeline, PipelineStage};
+pub use properties::{Property, PropertyCreate, PropertyGroup, PropertyOption};
+pub use schemas::{ObjectSchema, ObjectSchemaCreate};
 pub use search::{Direction, Filter, FilterGroup, Operator, SearchPage, SearchRequest, Sort};
 /// Metric names this crate records.
 pub mod metric_names {

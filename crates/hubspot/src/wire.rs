@@ -39,7 +39,6 @@ pub(crate) fn id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::E
 }
 
 /// Deserializes an optional id (`null`, absent, `"512"` or `512`).
-#[allow(dead_code)] // used by the webhook payloads
 pub(crate) fn opt_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
     match Option::<Scalar>::deserialize(deserializer)? {
         None => Ok(None),
