@@ -30,6 +30,7 @@ use std::collections::BTreeMap;
 use deadpool_postgres::GenericClient;
 
 use crate::{
+    capture::CaptureSpec,
     catalog::{lock_ddl, taken_table_names},
     error::{Context as _, StoreError},
     naming::{self, qualified, quote_ident},
@@ -80,6 +81,26 @@ impl AssociationMapping {
     /// `"schema"."junction table"`.
     pub fn qualified_table(&self) -> String {
         qualified(&self.schema, &self.table)
+    }
+
+    /// What the capture triggers watch on the junction table (keyed by its
+    /// `hubsync_row_id`): both ids, the type, its category and label. Outbox entries carry
+    /// the object name `associations:{from}:{to}` (`:` never occurs in HubSpot names).
+    pub fn capture_spec(&self) -> CaptureSpec {
+        CaptureSpec {
+            schema: self.schema.clone(),
+            table: self.table.clone(),
+            object: format!("associations:{}:{}", self.from_object, self.to_object),
+            key_column: "hubsync_row_id".to_owned(),
+            id_column: None,
+            columns: vec![
+                self.from_column.clone(),
+                self.to_column.clone(),
+                "type_id".to_owned(),
+                "category".to_owned(),
+                "label".to_owned(),
+            ],
+        }
     }
 }
 

@@ -31,6 +31,7 @@
 use std::collections::BTreeSet;
 
 use crate::{
+    capture::CaptureSpec,
     naming::{qualified, quote_ident, quote_literal},
     values::ColumnType,
 };
@@ -179,6 +180,30 @@ impl TableMapping {
             .binary_search_by(|c| c.property.as_str().cmp(property))
             .ok()
             .and_then(|i| self.columns.get(i))
+    }
+
+    /// What the capture triggers watch on this table: keyed by `hubsync_row_id`, with
+    /// `hs_object_id` as the HubSpot id; the writable promoted columns, the primary
+    /// association columns, `custom_properties` (unpromoted properties) and `archived_at`
+    /// (setting it archives the record in HubSpot). Read-only properties are left out.
+    pub fn capture_spec(&self) -> CaptureSpec {
+        let mut columns: Vec<String> = self
+            .columns
+            .iter()
+            .filter(|c| !c.read_only)
+            .map(|c| c.column.clone())
+            .chain(self.primary_columns.iter().map(|p| p.column.clone()))
+            .collect();
+        columns.push("custom_properties".to_owned());
+        columns.push("archived_at".to_owned());
+        CaptureSpec {
+            schema: self.schema.clone(),
+            table: self.table.clone(),
+            object: self.object.clone(),
+            key_column: "hubsync_row_id".to_owned(),
+            id_column: Some("hs_object_id".to_owned()),
+            columns,
+        }
     }
 
     /// The primary association column towards `target_object`, if any.

@@ -6,6 +6,7 @@ use hubsync_store::{
         AssociationMapping, AssociationRow, ensure_association_table, replace_associations,
     },
     catalog::ensure_table,
+    install_capture,
     rows::{IdAssignment, assign_hs_object_id, read_rows_by_ids, read_rows_by_row_ids},
     schema::{ObjectSpec, TableMapping},
     tagged_transaction,
@@ -327,4 +328,82 @@ async fn ids_assigned_by_hubspot_are_recorded_once() {
             .unwrap(),
         IdAssignment::RowMissing
     );
+}
+
+async fn outbox(client: &StoreClient) -> Vec<(String, String, Vec<String>)> {
+    client
+        .query(
+            "SELECT object, op, changed_columns FROM hubsync.outbox ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn capture_sees_application_writes_but_not_hubsyncs_own() {
+    let db = TestDb::new().await;
+    let mut crm = crm(&db).await;
+    install_capture(&crm.client, &crm.contacts.capture_spec())
+        .await
+        .unwrap();
+    install_capture(&crm.client, &crm.links.capture_spec())
+        .await
+        .unwrap();
+
+    // hubsync's own writes: upsert, associations, id assignment.
+    upsert(
+        &mut crm.client,
+        &crm.contacts,
+        &[record(1, 5, &[("email", Some("new@x.test"))])],
+    )
+    .await;
+    replace(&mut crm, &[1], &[link(1, 10, 1)]).await;
+    let row_id: Uuid = {
+        let tx = tagged_transaction(&mut crm.client).await.unwrap();
+        let id: Uuid = tx
+            .query_one(
+                "INSERT INTO hubspot.contacts DEFAULT VALUES RETURNING hubsync_row_id",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        tx.commit().await.unwrap();
+        id
+    };
+    let contacts = crm.contacts.clone();
+    let tx = crm.client.transaction().await.unwrap();
+    assert_eq!(
+        assign_hs_object_id(&tx, &contacts, row_id, 77)
+            .await
+            .unwrap(),
+        IdAssignment::Assigned
+    );
+    tx.commit().await.unwrap();
+    assert!(
+        outbox(&crm.client).await.is_empty(),
+        "{:?}",
+        outbox(&crm.client).await
+    );
+
+    // An application's writes are captured.
+    crm.client
+        .batch_execute(
+            "UPDATE hubspot.contacts SET email = 'app@x.test' WHERE hs_object_id = 2;
+             INSERT INTO hubspot.contacts_companies (contact_id, company_id, type_id) VALUES (2, 11, 279);",
+        )
+        .await
+        .unwrap();
+    let captured = outbox(&crm.client).await;
+    assert_eq!(captured.len(), 2, "{captured:?}");
+    assert_eq!(
+        captured[0],
+        ("contacts".into(), "UPDATE".into(), vec!["email".to_owned()])
+    );
+    assert_eq!(captured[1].0, "associations:contacts:companies");
+    assert_eq!(captured[1].1, "INSERT");
 }
