@@ -398,9 +398,9 @@ impl AssociationStore {
         out
     }
 
-    /// Forgets every association and user-defined label.
+    /// Forgets every association (type definitions, labels included, stay).
     pub fn clear(&mut self) {
-        *self = Self::default();
+        self.edges.clear();
     }
 
     fn demote_primary(&mut self, owner: Node, keep_company: u64) -> Vec<AssociationChange> {

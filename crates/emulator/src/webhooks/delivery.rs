@@ -165,7 +165,9 @@ impl Deliverer {
                         w.requests_delivered += 1;
                         w.events_delivered += count;
                     });
-                    self.duplicate(&batch, attempt, faults.duplicate);
+                    if first_attempt == 0 {
+                        self.duplicate(&batch, attempt, faults.duplicate);
+                    }
                     return;
                 }
                 Attempt::Rejected => break,
