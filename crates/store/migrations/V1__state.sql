@@ -219,8 +219,10 @@ COMMENT ON TABLE hubsync.captured_tables IS
   'Tables whose changes flow to HubSpot (capture triggers installed). Set allow_truncate to let TRUNCATE empty the local copy (it is never sent to HubSpot).';
 
 -- Row trigger. Arguments: object, key column, HubSpot id column ('' if none), synced columns...
+-- SECURITY DEFINER: applications writing to synced tables need no privilege on the hubsync
+-- schema; the functions run as hubsync's role, which owns the outbox.
 CREATE FUNCTION hubsync.capture_row() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   v_object  text := TG_ARGV[0];
   v_key     text := TG_ARGV[1];
@@ -274,7 +276,7 @@ COMMENT ON FUNCTION hubsync.capture_row() IS
   'AFTER row trigger on synced tables: records the change in hubsync.outbox and wakes hubsync (NOTIFY hubsync_outbox). Skipped for hubsync''s own writes (hubsync.origin = hubsync).';
 
 CREATE FUNCTION hubsync.refuse_truncate() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   IF current_setting('hubsync.origin', true) = 'hubsync'
      OR current_setting('hubsync.allow_truncate', true) = 'on'

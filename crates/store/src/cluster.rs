@@ -130,6 +130,22 @@ impl PrivateCluster {
         Ok(cluster)
     }
 
+    /// Where `hubsync demo` keeps its cluster unless told otherwise:
+    /// `$XDG_STATE_HOME/hubsync/postgres` (or `~/.local/state/hubsync/postgres`) for an
+    /// ordinary user; `/var/lib/hubsync/postgres` for root, whose home the `postgres` user
+    /// cannot enter.
+    pub fn default_base_dir() -> PathBuf {
+        if running_as_root() {
+            return PathBuf::from("/var/lib/hubsync/postgres");
+        }
+        let state = std::env::var_os("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+            .unwrap_or_else(std::env::temp_dir);
+        state.join("hubsync").join("postgres")
+    }
+
     /// A libpq `key=value` string for the `postgres` database over the unix socket.
     pub fn url(&self) -> String {
         self.url_for("postgres")

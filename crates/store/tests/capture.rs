@@ -318,3 +318,47 @@ async fn an_expired_claim_can_be_taken_again() {
     let ids: Vec<i64> = first.iter().map(|e| e.id).collect();
     assert_eq!(outbox::ack(&client, "dead", &ids).await.unwrap(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn applications_need_no_privilege_on_the_hubsync_schema() {
+    let db = TestDb::new().await;
+    let store = contacts(&db).await;
+    let role = format!("app_{}", db.name());
+    let client = store.client().await.unwrap();
+    client
+        .batch_execute(&format!(
+            "CREATE ROLE {role}; GRANT USAGE ON SCHEMA hubspot TO {role}; \
+             GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON hubspot.contacts TO {role};"
+        ))
+        .await
+        .unwrap();
+    let result = client
+        .batch_execute(&format!(
+            "BEGIN; SET LOCAL ROLE {role}; \
+             INSERT INTO hubspot.contacts VALUES (1, 'a', null, null); \
+             UPDATE hubspot.contacts SET email = 'b'; COMMIT;"
+        ))
+        .await;
+    let refused = client
+        .batch_execute(&format!(
+            "BEGIN; SET LOCAL ROLE {role}; TRUNCATE hubspot.contacts; COMMIT;"
+        ))
+        .await;
+    client.batch_execute("ROLLBACK").await.unwrap();
+    client
+        .batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role}"))
+        .await
+        .unwrap();
+    result.unwrap();
+    let message = refused
+        .unwrap_err()
+        .as_db_error()
+        .unwrap()
+        .message()
+        .to_owned();
+    assert!(
+        message.starts_with("TRUNCATE of hubspot.contacts refused"),
+        "{message}"
+    );
+    assert_eq!(all_entries(&store).await.len(), 2);
+}

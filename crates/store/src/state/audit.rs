@@ -12,31 +12,13 @@ use crate::{
     state::{parse_text, seconds},
 };
 
-/// Which way a write went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Direction {
-    /// hubsync wrote to PostgreSQL what came from HubSpot.
-    HubspotToPostgres,
-    /// hubsync wrote to HubSpot what came from PostgreSQL.
-    PostgresToHubspot,
-}
-
-impl Direction {
-    /// The text stored in the table.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::HubspotToPostgres => "hubspot_to_postgres",
-            Self::PostgresToHubspot => "postgres_to_hubspot",
-        }
-    }
-
-    /// Parses the stored text.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "hubspot_to_postgres" => Some(Self::HubspotToPostgres),
-            "postgres_to_hubspot" => Some(Self::PostgresToHubspot),
-            _ => None,
-        }
+text_enum! {
+    /// Which way a write went.
+    Direction {
+        /// hubsync wrote to PostgreSQL what came from HubSpot.
+        HubspotToPostgres => "hubspot_to_postgres",
+        /// hubsync wrote to HubSpot what came from PostgreSQL.
+        PostgresToHubspot => "postgres_to_hubspot",
     }
 }
 

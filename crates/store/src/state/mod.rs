@@ -3,6 +3,37 @@
 //! connection or a transaction — so callers can write state in the same transaction as the
 //! data it describes (a cursor with the page it covers, the shadow with the row it mirrors).
 
+use std::time::Duration;
+
+/// Defines an enum stored as text in a CHECK-constrained column, with `as_str` and `parse`.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            /// The text stored in the table.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text),+
+                }
+            }
+
+            /// Parses the stored text.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s {
+                    $($text => Some(Self::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+// Child modules below see the macro by textual scope.
+
 pub mod audit;
 pub mod conflicts;
 pub mod cursors;
@@ -12,8 +43,6 @@ pub mod leases;
 pub mod outbox;
 pub mod records;
 pub mod shadow;
-
-use std::time::Duration;
 
 use crate::error::StoreError;
 

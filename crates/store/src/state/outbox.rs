@@ -6,7 +6,7 @@
 //! without keeping a transaction open; a consumer that dies leaves entries that become
 //! claimable again when the lease lapses.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -22,26 +22,15 @@ use crate::{
 /// one record between them.
 const CLAIM_LOCK: i64 = 0x6873_6f75_7462_6f78;
 
-/// The kind of row change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Op {
-    /// A row was inserted.
-    Insert,
-    /// A row was updated.
-    Update,
-    /// A row was deleted.
-    Delete,
-}
-
-impl Op {
-    /// Parses the trigger's `TG_OP`.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "INSERT" => Some(Self::Insert),
-            "UPDATE" => Some(Self::Update),
-            "DELETE" => Some(Self::Delete),
-            _ => None,
-        }
+text_enum! {
+    /// The kind of row change (the trigger's `TG_OP`).
+    Op {
+        /// A row was inserted.
+        Insert => "INSERT",
+        /// A row was updated.
+        Update => "UPDATE",
+        /// A row was deleted.
+        Delete => "DELETE",
     }
 }
 
@@ -273,11 +262,10 @@ pub fn coalesce(entries: &[OutboxEntry]) -> Vec<RecordChange> {
     sorted.sort_by_key(|e| e.id);
     let mut out: Vec<RecordChange> = Vec::new();
     let mut first_ops: Vec<Op> = Vec::new();
+    let mut index: HashMap<(&str, &str), usize> = HashMap::new();
     for e in sorted {
-        let found = out
-            .iter()
-            .position(|c| c.object == e.object && c.row_key == e.row_key);
-        let Some(i) = found else {
+        let Some(&i) = index.get(&(e.object.as_str(), e.row_key.as_str())) else {
+            index.insert((e.object.as_str(), e.row_key.as_str()), out.len());
             first_ops.push(e.op);
             out.push(RecordChange {
                 object: e.object.clone(),

@@ -10,35 +10,15 @@ use crate::{
     state::parse_text,
 };
 
-/// Sync status of one record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SyncStatus {
-    /// A change is waiting to be written.
-    Pending,
-    /// Both sides agree.
-    Synced,
-    /// The last write was rejected; `last_error` says why. Retried on the next edit.
-    Failed,
-}
-
-impl SyncStatus {
-    /// The text stored in the table.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Synced => "synced",
-            Self::Failed => "failed",
-        }
-    }
-
-    /// Parses the stored text.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(Self::Pending),
-            "synced" => Some(Self::Synced),
-            "failed" => Some(Self::Failed),
-            _ => None,
-        }
+text_enum! {
+    /// Sync status of one record.
+    SyncStatus {
+        /// A change is waiting to be written.
+        Pending => "pending",
+        /// Both sides agree.
+        Synced => "synced",
+        /// The last write was rejected; `last_error` says why. Retried on the next edit.
+        Failed => "failed",
     }
 }
 

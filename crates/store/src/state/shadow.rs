@@ -11,31 +11,13 @@ use crate::{
     state::parse_text,
 };
 
-/// The side an agreed value came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Side {
-    /// HubSpot.
-    Hubspot,
-    /// PostgreSQL.
-    Postgres,
-}
-
-impl Side {
-    /// The text stored in the table.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Hubspot => "hubspot",
-            Self::Postgres => "postgres",
-        }
-    }
-
-    /// Parses the stored text.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "hubspot" => Some(Self::Hubspot),
-            "postgres" => Some(Self::Postgres),
-            _ => None,
-        }
+text_enum! {
+    /// The side an agreed value came from.
+    Side {
+        /// HubSpot.
+        Hubspot => "hubspot",
+        /// PostgreSQL.
+        Postgres => "postgres",
     }
 }
 
