@@ -4,7 +4,9 @@
 //! - [`model`]: sides, values, versions, observations and the shadow copy;
 //! - [`clock`]: version ordering and the clock-skew rule of `last-write-wins`;
 //! - [`policy`]: directions and conflict policies per object and per field;
-//! - [`merge`]: the three-way merge of one field against the shadow.
+//! - [`merge`]: the three-way merge of one field against the shadow;
+//! - [`record`]: one record's life cycle (create, delete, restore) and its fields;
+//! - [`plan`]: many records' merges batched into what each writer does.
 //!
 //! The I/O pipelines built on top feed it observations from HubSpot and PostgreSQL and carry
 //! out the plans it returns.
@@ -12,4 +14,6 @@
 pub mod clock;
 pub mod merge;
 pub mod model;
+pub mod plan;
 pub mod policy;
+pub mod record;

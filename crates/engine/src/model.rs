@@ -193,6 +193,32 @@ pub struct Tombstone {
     pub version: Version,
 }
 
+/// A record-level change kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RecordChange {
+    /// The record was created.
+    Create,
+    /// The record was deleted or archived.
+    Delete,
+    /// The record was restored.
+    Restore,
+}
+
+/// A record-level situation that needs a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RecordConflict {
+    /// `side` made a change the object's direction does not let through.
+    AgainstDirection {
+        /// Where the change was made.
+        side: Side,
+        /// What it was.
+        change: RecordChange,
+    },
+    /// The row was restored in PostgreSQL but the record is archived in HubSpot, which has no
+    /// API to restore it: restore it in HubSpot's recycle bin, or archive the row again.
+    RestoreNotPossibleInHubSpot,
+}
+
 /// The shadow copy of one record.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ShadowRecord {
@@ -203,6 +229,34 @@ pub struct ShadowRecord {
     /// Set once the record was deleted on one side and archived on the other. A tombstoned
     /// record is never revived by a field update, only by an explicit restore.
     pub tombstone: Option<Tombstone>,
+    /// The newest archive/restore version seen from HubSpot: an older (duplicate, late)
+    /// archive or restore event is ignored.
+    pub hubspot_lifecycle: Option<Version>,
+    /// The newest archive/restore version seen from PostgreSQL.
+    pub postgres_lifecycle: Option<Version>,
+    /// A record-level conflict waiting for a person: holds every write to the record.
+    #[serde(default)]
+    pub conflict: Option<RecordConflict>,
+}
+
+impl ShadowRecord {
+    /// The newest archive/restore version seen from `side`.
+    #[must_use]
+    pub fn lifecycle(&self, side: Side) -> Option<Version> {
+        match side {
+            Side::HubSpot => self.hubspot_lifecycle,
+            Side::Postgres => self.postgres_lifecycle,
+        }
+    }
+
+    /// Records an archive/restore of `side` at `version` (keeps the newest).
+    pub fn see_lifecycle(&mut self, side: Side, version: Version) {
+        let slot = match side {
+            Side::HubSpot => &mut self.hubspot_lifecycle,
+            Side::Postgres => &mut self.postgres_lifecycle,
+        };
+        *slot = Some(slot.map_or(version, |v| v.max(version)));
+    }
 }
 
 /// What one side currently says about one record.
@@ -246,6 +300,15 @@ impl SideRecord {
             }
         }
         SideRecord::Live(fields)
+    }
+
+    /// The version of an archive or restore, if this is one.
+    #[must_use]
+    pub fn lifecycle_version(&self) -> Option<Version> {
+        match self {
+            SideRecord::Archived(v) | SideRecord::Restored(v, _) => Some(*v),
+            SideRecord::Live(_) => None,
+        }
     }
 
     /// The observed fields, if the record is live or restored.
