@@ -142,6 +142,49 @@ pub async fn assign_hs_object_id<C: GenericClient>(
     })
 }
 
+/// Links rows an application inserted to the HubSpot ids of records that carry their
+/// `hubsync_row_id` (the unique hubsync-managed HubSpot property used for idempotent
+/// creates), for rows that have no id yet. Call it before [`crate::upsert::upsert_records`]
+/// for the same records, so that an inbound copy that arrives before writeback recorded the
+/// id updates the application's row instead of inserting a duplicate (lessons.md 14).
+/// Pairs whose row is missing, already has an id, or whose id another row holds are left
+/// alone. Returns how many rows were linked. Tags the transaction as hubsync's own.
+///
+/// # Errors
+/// [`StoreError::Postgres`] on a failed statement.
+pub async fn link_row_ids<C: GenericClient>(
+    client: &C,
+    mapping: &TableMapping,
+    pairs: &[(Uuid, i64)],
+) -> Result<u64, StoreError> {
+    if pairs.is_empty() {
+        return Ok(0);
+    }
+    tag_transaction(client).await?;
+    let mut by_row: BTreeMap<Uuid, i64> = BTreeMap::new();
+    let mut seen_ids = std::collections::BTreeSet::new();
+    for (row, id) in pairs {
+        if seen_ids.insert(*id) {
+            by_row.entry(*row).or_insert(*id);
+        }
+    }
+    let rows: Vec<Uuid> = by_row.keys().copied().collect();
+    let ids: Vec<i64> = by_row.values().copied().collect();
+    let table = mapping.qualified_table();
+    client
+        .execute(
+            &format!(
+                "UPDATE {table} AS t SET hs_object_id = u.id
+                   FROM unnest($1::uuid[], $2::int8[]) AS u(row_id, id)
+                  WHERE t.hubsync_row_id = u.row_id AND t.hs_object_id IS NULL
+                    AND NOT EXISTS (SELECT 1 FROM {table} o WHERE o.hs_object_id = u.id)"
+            ),
+            &[&rows, &ids],
+        )
+        .await
+        .during("link rows to HubSpot ids")
+}
+
 /// `SELECT` of the system columns, every promoted column (`NUMERIC` as exact text) and the
 /// primary association columns.
 fn select_sql(mapping: &TableMapping) -> String {

@@ -1,4 +1,4 @@
-//! Associations, deletes, merges and id assignment on a real PostgreSQL.
+//! Associations, deletes and merges on a real PostgreSQL.
 
 use hubsync_store::{
     StoreClient, TestDb,
@@ -6,24 +6,22 @@ use hubsync_store::{
         AssociationMapping, AssociationRow, ensure_association_table, replace_associations,
     },
     catalog::ensure_table,
-    install_capture,
-    rows::{IdAssignment, assign_hs_object_id, read_rows_by_ids, read_rows_by_row_ids},
+    rows::read_rows_by_ids,
     schema::{ObjectSpec, TableMapping},
     tagged_transaction,
     tombstones::{DeleteMode, archive_records, mark_merged},
 };
-use uuid::Uuid;
 
 use crate::mapping::{SCHEMA, at, prop, record, upsert};
 
-struct Crm {
-    client: StoreClient,
-    contacts: TableMapping,
-    companies: TableMapping,
-    links: AssociationMapping,
+pub(crate) struct Crm {
+    pub(crate) client: StoreClient,
+    pub(crate) contacts: TableMapping,
+    pub(crate) companies: TableMapping,
+    pub(crate) links: AssociationMapping,
 }
 
-async fn crm(db: &TestDb) -> Crm {
+pub(crate) async fn crm(db: &TestDb) -> Crm {
     let mut client = db.store().client().await.unwrap();
     let mut spec = ObjectSpec::new("contacts", vec![prop("email", "string", "text")]);
     spec.primary_associations = vec!["companies".to_owned()];
@@ -62,7 +60,7 @@ async fn crm(db: &TestDb) -> Crm {
     }
 }
 
-fn link(from: i64, to: i64, type_id: i32) -> AssociationRow {
+pub(crate) fn link(from: i64, to: i64, type_id: i32) -> AssociationRow {
     AssociationRow {
         from_id: from,
         to_id: to,
@@ -72,7 +70,7 @@ fn link(from: i64, to: i64, type_id: i32) -> AssociationRow {
     }
 }
 
-async fn replace(
+pub(crate) async fn replace(
     crm: &mut Crm,
     from: &[i64],
     rows: &[AssociationRow],
@@ -267,143 +265,4 @@ async fn archive_soft_and_hard() {
     );
     assert!(links_of(&crm.client).await.is_empty());
     assert_eq!(primary_company(&crm.client, 1).await, None);
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn ids_assigned_by_hubspot_are_recorded_once() {
-    let db = TestDb::new().await;
-    let mut crm = crm(&db).await;
-    let row_id: Uuid = crm
-        .client
-        .query_one(
-            "INSERT INTO hubspot.contacts (email) VALUES ('app@x.test') RETURNING hubsync_row_id",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let assign = |id: i64| {
-        let contacts = crm.contacts.clone();
-        let store = db.store().clone();
-        async move {
-            let mut client = store.client().await.unwrap();
-            let tx = client.transaction().await.unwrap();
-            let outcome = assign_hs_object_id(&tx, &contacts, row_id, id)
-                .await
-                .unwrap();
-            tx.commit().await.unwrap();
-            outcome
-        }
-    };
-    assert_eq!(assign(500).await, IdAssignment::Assigned);
-    assert_eq!(assign(500).await, IdAssignment::AlreadySet);
-    assert_eq!(assign(501).await, IdAssignment::AlreadyHas(500));
-    let row = &read_rows_by_row_ids(&crm.client, &crm.contacts, &[row_id])
-        .await
-        .unwrap()[0];
-    assert_eq!(row.hs_object_id, Some(500));
-    assert_eq!(row.properties["email"].as_deref(), Some("app@x.test"));
-
-    let other: Uuid = crm
-        .client
-        .query_one(
-            "INSERT INTO hubspot.contacts DEFAULT VALUES RETURNING hubsync_row_id",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let contacts = crm.contacts.clone();
-    let tx = crm.client.transaction().await.unwrap();
-    let outcome = assign_hs_object_id(&tx, &contacts, other, 1).await.unwrap();
-    tx.commit().await.unwrap();
-    let holder = read_rows_by_ids(&crm.client, &crm.contacts, &[1])
-        .await
-        .unwrap()[0]
-        .row_id;
-    assert_eq!(outcome, IdAssignment::TakenBy(holder));
-    assert_eq!(
-        assign_hs_object_id(&crm.client, &crm.contacts, Uuid::nil(), 9)
-            .await
-            .unwrap(),
-        IdAssignment::RowMissing
-    );
-}
-
-async fn outbox(client: &StoreClient) -> Vec<(String, String, Vec<String>)> {
-    client
-        .query(
-            "SELECT object, op, changed_columns FROM hubsync.outbox ORDER BY id",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect()
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn capture_sees_application_writes_but_not_hubsyncs_own() {
-    let db = TestDb::new().await;
-    let mut crm = crm(&db).await;
-    install_capture(&crm.client, &crm.contacts.capture_spec())
-        .await
-        .unwrap();
-    install_capture(&crm.client, &crm.links.capture_spec())
-        .await
-        .unwrap();
-
-    // hubsync's own writes: upsert, associations, id assignment.
-    upsert(
-        &mut crm.client,
-        &crm.contacts,
-        &[record(1, 5, &[("email", Some("new@x.test"))])],
-    )
-    .await;
-    replace(&mut crm, &[1], &[link(1, 10, 1)]).await;
-    let row_id: Uuid = {
-        let tx = tagged_transaction(&mut crm.client).await.unwrap();
-        let id: Uuid = tx
-            .query_one(
-                "INSERT INTO hubspot.contacts DEFAULT VALUES RETURNING hubsync_row_id",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        tx.commit().await.unwrap();
-        id
-    };
-    let contacts = crm.contacts.clone();
-    let tx = crm.client.transaction().await.unwrap();
-    assert_eq!(
-        assign_hs_object_id(&tx, &contacts, row_id, 77)
-            .await
-            .unwrap(),
-        IdAssignment::Assigned
-    );
-    tx.commit().await.unwrap();
-    assert!(
-        outbox(&crm.client).await.is_empty(),
-        "{:?}",
-        outbox(&crm.client).await
-    );
-
-    // An application's writes are captured.
-    crm.client
-        .batch_execute(
-            "UPDATE hubspot.contacts SET email = 'app@x.test' WHERE hs_object_id = 2;
-             INSERT INTO hubspot.contacts_companies (contact_id, company_id, type_id) VALUES (2, 11, 279);",
-        )
-        .await
-        .unwrap();
-    let captured = outbox(&crm.client).await;
-    assert_eq!(captured.len(), 2, "{captured:?}");
-    assert_eq!(
-        captured[0],
-        ("contacts".into(), "UPDATE".into(), vec!["email".to_owned()])
-    );
-    assert_eq!(captured[1].0, "associations:contacts:companies");
-    assert_eq!(captured[1].1, "INSERT");
 }

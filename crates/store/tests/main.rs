@@ -9,3 +9,4 @@ mod migrations;
 mod pool;
 mod state;
 mod upserts;
+mod writeback;
