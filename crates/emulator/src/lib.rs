@@ -13,6 +13,7 @@
 //! ```
 
 pub mod associations;
+pub mod catalog;
 pub mod error;
 pub mod events;
 pub mod faults;
@@ -20,10 +21,19 @@ mod gateway;
 pub mod owners;
 mod payload;
 pub mod pipelines;
+pub mod properties;
+pub mod property_values;
 pub mod rate_limit;
+pub mod records;
+pub mod render;
+mod routes;
+pub mod schemas;
+pub mod search;
+pub mod seed;
 pub mod state;
 pub mod stats;
 pub mod webhooks;
+pub mod writes;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -139,7 +149,8 @@ pub struct AppState {
 impl AppState {
     /// Builds the state (and seeds the CRM) from a configuration.
     pub fn new(config: EmulatorConfig) -> Self {
-        let crm = Crm::new(config.portal_id);
+        let mut crm = Crm::new(config.portal_id);
+        seed::seed(&mut crm, &config.seed);
         let events = EventBus::new();
         let traffic = Arc::new(faults::Traffic::new(&config));
         let webhooks = webhooks::Webhooks::start(&config, &events, traffic.clone());
@@ -155,9 +166,8 @@ impl AppState {
 
 /// The full HTTP application over `state` (use with `tower::ServiceExt::oneshot` in tests).
 pub fn router(state: AppState) -> Router {
-    let public: Router<AppState> = Router::new();
-    let public = gateway::authenticated(public, &state);
-    let control: Router<AppState> = Router::new();
+    let public = gateway::authenticated(routes::public_routes(), &state);
+    let control = routes::control::routes();
 
     #[allow(unused_mut)]
     let mut app: Router<AppState> = Router::new().merge(public).merge(control);
