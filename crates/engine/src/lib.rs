@@ -6,12 +6,14 @@
 //! - [`policy`]: directions and conflict policies per object and per field;
 //! - [`merge`]: the three-way merge of one field against the shadow;
 //! - [`record`]: one record's life cycle (create, delete, restore) and its fields;
-//! - [`plan`]: many records' merges batched into what each writer does.
+//! - [`plan`]: many records' merges batched into what each writer does;
+//! - [`coalesce`]: a record's pending PostgreSQL changes folded into one net change.
 //!
 //! The I/O pipelines built on top feed it observations from HubSpot and PostgreSQL and carry
 //! out the plans it returns.
 
 pub mod clock;
+pub mod coalesce;
 pub mod merge;
 pub mod model;
 pub mod plan;
