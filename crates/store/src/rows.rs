@@ -55,6 +55,26 @@ pub async fn read_rows_by_ids<C: GenericClient>(
     read_rows_where(client, mapping, "hs_object_id = ANY($1)", &ids).await
 }
 
+/// Like [`read_rows_by_ids`], but locks the rows (`FOR UPDATE`) until the end of the
+/// caller's transaction, so that comparing them with HubSpot's values (the shadow copy)
+/// and then writing cannot race an application's update of the same rows.
+///
+/// # Errors
+/// As [`read_rows_by_ids`].
+pub async fn read_rows_by_ids_for_update<C: GenericClient>(
+    client: &C,
+    mapping: &TableMapping,
+    ids: &[i64],
+) -> Result<Vec<StoredRow>, StoreError> {
+    read_rows_where(
+        client,
+        mapping,
+        "hs_object_id = ANY($1) ORDER BY hs_object_id FOR UPDATE",
+        &ids,
+    )
+    .await
+}
+
 /// Reads the rows with these hubsync row ids.
 ///
 /// # Errors

@@ -4,7 +4,8 @@
 use hubsync_store::{
     StoreClient, TestDb, install_capture,
     rows::{
-        IdAssignment, assign_hs_object_id, link_row_ids, read_rows_by_ids, read_rows_by_row_ids,
+        IdAssignment, assign_hs_object_id, link_row_ids, read_rows_by_ids,
+        read_rows_by_ids_for_update, read_rows_by_row_ids,
     },
     tagged_transaction,
     upsert::upsert_records,
@@ -198,4 +199,37 @@ async fn an_inbound_copy_of_an_application_row_links_instead_of_duplicating() {
         .unwrap()
         .get(0);
     assert_eq!(count, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rows_read_for_update_are_locked_until_commit() {
+    let db = TestDb::new().await;
+    let mut crm = crm(&db).await;
+    let contacts = crm.contacts.clone();
+    let tx = crm.client.transaction().await.unwrap();
+    let rows = read_rows_by_ids_for_update(&tx, &contacts, &[1, 2])
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+
+    let other = db.store().client().await.unwrap();
+    other
+        .batch_execute("SET lock_timeout = '200ms'")
+        .await
+        .unwrap();
+    let blocked = other
+        .execute(
+            "UPDATE hubspot.contacts SET email = 'x' WHERE hs_object_id = 1",
+            &[],
+        )
+        .await;
+    assert!(blocked.is_err(), "the row should be locked");
+    tx.commit().await.unwrap();
+    other
+        .execute(
+            "UPDATE hubspot.contacts SET email = 'x' WHERE hs_object_id = 1",
+            &[],
+        )
+        .await
+        .unwrap();
 }
