@@ -4,8 +4,7 @@
 use axum::{
     Json, Router,
     extract::{Path, State},
-    http::StatusCode,
-    response::{IntoResponse, Response},
+    response::Response,
     routing::post,
 };
 use serde_json::Value;
