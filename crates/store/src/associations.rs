@@ -47,6 +47,16 @@ pub fn primary_type_id(from_object: &str, to_object: &str) -> Option<i32> {
     }
 }
 
+/// The objects `object` has a HubSpot primary association to (for
+/// `ObjectSpec::primary_associations`): `companies` for contacts, deals and tickets.
+pub fn primary_targets(object: &str) -> Vec<String> {
+    ["companies"]
+        .into_iter()
+        .filter(|to| primary_type_id(object, to).is_some())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The primary association column a junction table keeps up to date.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrimaryLink {
@@ -393,6 +403,8 @@ mod tests {
         assert_eq!(primary_type_id("deals", "companies"), Some(5));
         assert_eq!(primary_type_id("tickets", "companies"), Some(26));
         assert_eq!(primary_type_id("companies", "contacts"), None);
+        assert_eq!(primary_targets("deals"), vec!["companies".to_owned()]);
+        assert!(primary_targets("companies").is_empty());
     }
 
     #[test]
