@@ -218,7 +218,20 @@ fn compile<'a>(table: &'a ObjectTable, f: &Filter) -> Result<Compiled<'a>, ApiEr
     })
 }
 
+/// The key of a derived property, read straight from the record (no formatting).
+#[allow(clippy::cast_precision_loss)]
+fn derived_key(def: &PropertyDef, r: &Record) -> Option<Key> {
+    Some(Key::Num(match def.derived? {
+        Derived::ObjectId => r.id as f64,
+        Derived::Created => r.created as f64,
+        Derived::Modified => r.modified as f64,
+    }))
+}
+
 fn record_keys(c: &Compiled<'_>, table: &ObjectTable, r: &Record) -> Vec<Key> {
+    if let Some(k) = derived_key(c.def, r) {
+        return vec![k];
+    }
     let Some(v) = value_of(table, r, c.prop) else {
         return Vec::new();
     };
@@ -463,7 +476,10 @@ pub fn run(
     }
     match sort {
         Some((prop, def, asc)) => {
-            let key = |r: &Record| value_of(table, r, prop).and_then(|v| key_of(def, &v));
+            let key = |r: &Record| {
+                derived_key(def, r)
+                    .or_else(|| value_of(table, r, prop).and_then(|v| key_of(def, &v)))
+            };
             let mut keyed: Vec<(Option<Key>, u64)> = hits.iter().map(|r| (key(r), r.id)).collect();
             keyed.sort_by(|(a, ida), (b, idb)| {
                 let ord = match (a, b) {
