@@ -17,19 +17,23 @@ use crate::{
     mapping::{record, upsert},
 };
 
-#[tokio::test(flavor = "multi_thread")]
-async fn ids_assigned_by_hubspot_are_recorded_once() {
-    let db = TestDb::new().await;
-    let mut crm = crm(&db).await;
-    let row_id: Uuid = crm
-        .client
+/// A contact inserted by an application (no HubSpot id), returning its row id.
+async fn app_insert(client: &StoreClient) -> Uuid {
+    client
         .query_one(
             "INSERT INTO hubspot.contacts (email) VALUES ('app@x.test') RETURNING hubsync_row_id",
             &[],
         )
         .await
         .unwrap()
-        .get(0);
+        .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ids_assigned_by_hubspot_are_recorded_once() {
+    let db = TestDb::new().await;
+    let mut crm = crm(&db).await;
+    let row_id = app_insert(&crm.client).await;
     let assign = |id: i64| {
         let contacts = crm.contacts.clone();
         let store = db.store().clone();
@@ -160,15 +164,7 @@ async fn capture_sees_application_writes_but_not_hubsyncs_own() {
 async fn an_inbound_copy_of_an_application_row_links_instead_of_duplicating() {
     let db = TestDb::new().await;
     let mut crm = crm(&db).await;
-    let row_id: Uuid = crm
-        .client
-        .query_one(
-            "INSERT INTO hubspot.contacts (email) VALUES ('app@x.test') RETURNING hubsync_row_id",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let row_id = app_insert(&crm.client).await;
     // HubSpot created record 900 from it; the inbound sync sees it before writeback stored
     // the id.
     let tx = tagged_transaction(&mut crm.client).await.unwrap();
