@@ -14,8 +14,10 @@
 
 pub mod clock;
 pub mod coalesce;
+pub mod hs_to_pg;
 pub mod merge;
 pub mod model;
 pub mod plan;
 pub mod policy;
 pub mod record;
+pub mod settings;

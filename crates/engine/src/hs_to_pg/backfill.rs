@@ -1,0 +1,195 @@
+//! Backfill: the first full copy of an object through the list endpoint (100 records per
+//! call, properties chunked by URL length so no request hits 414, lessons.md 3).
+//!
+//! Fetching and writing overlap: one task pages HubSpot into a small bounded queue while
+//! the writer stores whatever pages are queued in one transaction together with the list
+//! cursor of the last of them. Under a rate limit that is one page per transaction; when
+//! HubSpot is faster than PostgreSQL, pages coalesce into larger transactions. Memory stays
+//! bounded by the queue (streaming, never load-all), and a crash refetches at most the
+//! pages that were queued or being written.
+//!
+//! When the last page is stored, the same transaction marks the backfill done and seeds
+//! the incremental high-water mark with the backfill's start time (minus the skew margin):
+//! every record modified after the backfill began is read again by the first incremental
+//! pass, so updates made while the backfill ran are never lost (lessons.md 11).
+
+use chrono::Utc;
+use hubsync_hubspot::{HubSpotClient, ListRequest, Page, SimpleObject, search::SearchRequest};
+use hubsync_store::Store;
+use tokio::sync::mpsc;
+
+use super::checkpoint::{
+    self, ARCHIVED, BACKFILL, BackfillPosition, INCREMENTAL, IncrementalPosition, RECONCILE,
+    SweepPosition, from_ms, ms,
+};
+use super::discovery::ObjectContext;
+use super::error::{SyncError, on};
+use super::progress::{Phase, Progress};
+use super::write::{BatchOutcome, write_records};
+
+/// Pages queued between the fetcher and the writer.
+const QUEUE_PAGES: usize = 8;
+/// Most rows stored in one transaction.
+const MAX_ROWS_PER_TX: usize = 5_000;
+
+/// What a backfill call did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackfillOutcome {
+    /// Whether the backfill is complete (now or before).
+    pub done: bool,
+    /// Whether this call ran it (false: it was complete already).
+    pub ran: bool,
+    /// Counts of what this call wrote.
+    pub batch: BatchOutcome,
+}
+
+/// Runs (or resumes) the backfill of one object; does nothing if it completed before.
+///
+/// # Errors
+/// HubSpot or PostgreSQL failures; everything written before the failure stays, with its
+/// checkpoint.
+pub async fn backfill(
+    client: &HubSpotClient,
+    store: &Store,
+    ctx: &ObjectContext,
+    progress: &dyn Progress,
+) -> Result<BackfillOutcome, SyncError> {
+    let object = ctx.name();
+    let mut conn = store.client().await.map_err(on(object))?;
+    let stored: Option<BackfillPosition> = checkpoint::load_opt(&conn, object, BACKFILL)
+        .await
+        .map_err(on(object))?;
+    if stored.as_ref().is_some_and(|p| p.done) {
+        return Ok(BackfillOutcome {
+            done: true,
+            ran: false,
+            batch: BatchOutcome::default(),
+        });
+    }
+    let mut pos = stored.unwrap_or_else(|| BackfillPosition {
+        started_at_ms: Utc::now().timestamp_millis(),
+        ..BackfillPosition::default()
+    });
+    if pos.records == 0 && pos.after.is_none() {
+        // Record the start before the first page so a resumed backfill keeps it.
+        checkpoint::save(&conn, object, BACKFILL, &pos)
+            .await
+            .map_err(on(object))?;
+    }
+    let total = if progress.wants_totals() {
+        count(client, object).await
+    } else {
+        None
+    };
+    progress.start(object, Phase::Backfill, total);
+    if pos.records > 0 {
+        progress.advance(object, Phase::Backfill, pos.records);
+    }
+
+    let (tx_pages, mut rx_pages) = mpsc::channel::<Page<SimpleObject>>(QUEUE_PAGES);
+    let request = ListRequest {
+        limit: ctx.settings.list_page_size,
+        after: pos.after.clone(),
+        properties: ctx.requested.clone(),
+        ..ListRequest::default()
+    };
+    let fetcher = async move {
+        let mut request = request;
+        loop {
+            let page = client.list_page(object, &request).await?;
+            let next = page.after.clone();
+            if tx_pages.send(page).await.is_err() {
+                return Ok::<(), hubsync_hubspot::HubSpotError>(()); // the writer stopped (it reports why)
+            }
+            match next {
+                Some(after) => request.after = Some(after),
+                None => return Ok(()),
+            }
+        }
+    };
+    let writer = async {
+        let mut outcome = BackfillOutcome::default();
+        while let Some(first) = rx_pages.recv().await {
+            let mut records = first.results;
+            let mut last_after = first.after;
+            let mut finished = last_after.is_none();
+            while !finished && records.len() < MAX_ROWS_PER_TX {
+                let Ok(page) = rx_pages.try_recv() else { break };
+                records.extend(page.results);
+                last_after = page.after;
+                finished = last_after.is_none();
+            }
+            let n = records.len() as u64;
+            let tx = conn.transaction().await.map_err(on(object))?;
+            let batch = write_records(&tx, ctx, records).await.map_err(on(object))?;
+            pos.after = last_after;
+            pos.records += n;
+            pos.done = finished;
+            checkpoint::save(&tx, object, BACKFILL, &pos)
+                .await
+                .map_err(on(object))?;
+            if finished {
+                seed_followers(&tx, ctx, &pos).await?;
+            }
+            tx.commit().await.map_err(on(object))?;
+            progress.advance(object, Phase::Backfill, n);
+            outcome.batch.absorb(BatchOutcome {
+                ids: Vec::new(),
+                ..batch
+            });
+            if finished {
+                outcome.done = true;
+                break;
+            }
+        }
+        outcome.ran = true;
+        Ok::<_, SyncError>(outcome)
+    };
+    let (fetched, written) = tokio::join!(fetcher, writer);
+    let outcome = written?;
+    fetched.map_err(on(object))?;
+    progress.finish(object, Phase::Backfill);
+    Ok(outcome)
+}
+
+/// In the transaction of the last page: the incremental stream starts from the backfill's
+/// start, and the delete sweeps count as done as of then (the list held only live records).
+async fn seed_followers(
+    tx: &impl hubsync_store::GenericClient,
+    ctx: &ObjectContext,
+    pos: &BackfillPosition,
+) -> Result<(), SyncError> {
+    let object = ctx.name();
+    let hwm = pos
+        .started_at_ms
+        .saturating_sub(ms(ctx.settings.clock_skew));
+    let inc = IncrementalPosition {
+        hwm_ms: hwm,
+        last_pass_ms: Some(pos.started_at_ms),
+        pending_associations: Vec::new(),
+    };
+    checkpoint::save(tx, object, INCREMENTAL, &inc)
+        .await
+        .map_err(on(object))?;
+    let swept = SweepPosition {
+        running: None,
+        last_completed_ms: Some(pos.started_at_ms),
+    };
+    for stream in [ARCHIVED, RECONCILE] {
+        checkpoint::save(tx, object, stream, &swept)
+            .await
+            .map_err(on(object))?;
+    }
+    tracing::info!(object, records = pos.records, since = %from_ms(hwm), "backfill complete");
+    Ok(())
+}
+
+/// The number of live records, from one search call (`total`); `None` if it fails.
+async fn count(client: &HubSpotClient, object: &str) -> Option<u64> {
+    let request = SearchRequest::new().properties(["hs_object_id"]).limit(1);
+    client
+        .search(object, &request)
+        .await
+        .ok()
+        .map(|page| page.total)
+}

@@ -1,0 +1,77 @@
+//! Writing one batch of HubSpot records: upsert (never backwards in time), merges, and the
+//! ids whose associations are to be re-read — all on the caller's transaction, so the
+//! caller's checkpoint commits with them.
+
+use hubsync_hubspot::SimpleObject;
+use hubsync_store::{GenericClient, StoreError, tag_transaction, upsert::upsert_records};
+
+use super::discovery::ObjectContext;
+use super::merges::apply_merges;
+use super::records::{Converted, convert};
+
+/// What one batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Rows inserted or updated.
+    pub written: u64,
+    /// Rows skipped because PostgreSQL had the same or a newer version.
+    pub skipped: u64,
+    /// Values that did not fit their column (recorded in `hubsync.issues`).
+    pub issues: u64,
+    /// Merge losers tombstoned.
+    pub merged: u64,
+    /// Ids of the records in the batch.
+    pub ids: Vec<i64>,
+}
+
+/// Converts and stores `records` on `tx` (tagged as hubsync's own write).
+///
+/// # Errors
+/// PostgreSQL failures (the transaction is then unusable; nothing of the batch is kept).
+pub async fn write_records(
+    tx: &impl GenericClient,
+    ctx: &ObjectContext,
+    records: Vec<SimpleObject>,
+) -> Result<BatchOutcome, StoreError> {
+    if records.is_empty() {
+        return Ok(BatchOutcome::default());
+    }
+    tag_transaction(tx).await?;
+    let mut rows = Vec::with_capacity(records.len());
+    let mut merges = Vec::new();
+    for record in records {
+        let Converted { row, merged_ids } = convert(record, &ctx.settings.properties);
+        if !merged_ids.is_empty() {
+            merges.push((row.hs_object_id, merged_ids));
+        }
+        rows.push(row);
+    }
+    if ctx.settings.direction == crate::settings::Direction::TwoWay {
+        // Two-way: merge against the shadow first (echoes dropped, conflicts by policy).
+        let object =
+            crate::two_way::TwoWayObject::new(ctx.mapping.clone(), ctx.settings.rules.clone());
+        rows = crate::two_way::inbound(tx, &object, rows, chrono::Utc::now())
+            .await?
+            .rows;
+    }
+    let report = upsert_records(tx, &ctx.mapping, &rows).await?;
+    let merged = apply_merges(tx, ctx, &merges).await?;
+    Ok(BatchOutcome {
+        written: report.written,
+        skipped: report.skipped_stale,
+        issues: report.issues.len() as u64,
+        merged,
+        ids: rows.iter().map(|r| r.hs_object_id).collect(),
+    })
+}
+
+impl BatchOutcome {
+    /// Adds another batch's counts.
+    pub fn absorb(&mut self, other: BatchOutcome) {
+        self.written += other.written;
+        self.skipped += other.skipped;
+        self.issues += other.issues;
+        self.merged += other.merged;
+        self.ids.extend(other.ids);
+    }
+}

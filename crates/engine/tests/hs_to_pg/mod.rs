@@ -1,0 +1,5 @@
+//! HubSpot → PostgreSQL against the real emulator over HTTP and a real PostgreSQL.
+
+mod backfill;
+mod changes;
+mod kit;
