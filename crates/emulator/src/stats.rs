@@ -18,7 +18,6 @@ use serde_json::{Value, json};
 use crate::{
     ApiError, AppState,
     payload::{parse_json, write_crm},
-    state::Crm,
 };
 
 /// Webhook delivery counters.
@@ -182,9 +181,8 @@ async fn show(State(state): State<AppState>) -> Response {
     axum::Json(body).into_response()
 }
 
-/// Clears the counters and rate-limit usage; with `{"data": true}` also empties the CRM (an
-/// empty portal: standard object types, default pipelines, no records, owners or custom
-/// objects).
+/// Clears the counters and rate-limit usage; with `{"data": true}` also deletes every record
+/// and association (object types, custom schemas, labels, owners and pipelines stay).
 async fn reset(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let value = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
@@ -195,8 +193,7 @@ async fn reset(State(state): State<AppState>, body: Bytes) -> Result<Response, A
     state.traffic.stats.reset();
     state.traffic.limits.reset_usage();
     if data {
-        let mut crm = write_crm(&state);
-        *crm = Crm::new(state.config.portal_id);
+        write_crm(&state).clear_data();
     }
     Ok(axum::Json(json!({"reset": true, "data": data})).into_response())
 }

@@ -9,3 +9,10 @@ mod properties;
 mod schemas;
 mod search;
 mod seed;
+
+// Satellites: associations, webhooks, faults, rate limits.
+mod associations;
+mod emulator_kit;
+mod faults;
+mod rate_limit;
+mod webhooks;

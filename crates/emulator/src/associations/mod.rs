@@ -10,6 +10,7 @@
 #![allow(clippy::result_large_err)]
 
 mod definitions;
+mod kind_set;
 mod labels;
 mod routes;
 
@@ -19,6 +20,8 @@ pub use definitions::{
     AssociationCategory, AssociationDefinition, AssociationKind, Definitions, singular_name,
 };
 pub use routes::routes;
+
+use kind_set::KindSet;
 
 use crate::state::ObjectTypeId;
 
@@ -36,7 +39,7 @@ struct Node {
 #[derive(Debug, Clone)]
 struct Edge {
     to: Node,
-    kinds: Vec<AssociationKind>,
+    kinds: KindSet,
 }
 
 /// Why an association write was refused.
@@ -321,7 +324,7 @@ impl AssociationStore {
     pub fn remove_kind_everywhere(&mut self, kind: AssociationKind) {
         for list in self.edges.values_mut() {
             for edge in list.iter_mut() {
-                edge.kinds.retain(|k| *k != kind);
+                edge.kinds.remove(kind);
             }
             list.retain(|e| !e.kinds.is_empty());
         }
@@ -361,7 +364,7 @@ impl AssociationStore {
             if edge.to.object_type == object_type && edge.to.id == winner_id {
                 continue;
             }
-            let mut kinds = edge.kinds.clone();
+            let mut kinds = edge.kinds.as_slice().to_vec();
             if object_type != COMPANY && self.primary_company(object_type, winner_id).is_some() {
                 kinds.retain(|k| !self.definitions.get(*k).is_some_and(|d| d.is_primary));
             }
@@ -427,19 +430,13 @@ impl AssociationStore {
     fn insert_kind(&mut self, a: Node, b: Node, kind: AssociationKind) -> bool {
         let list = self.edges.entry(a).or_default();
         match list.binary_search_by(|e| e.to.cmp(&b)) {
-            Ok(i) => match list[i].kinds.binary_search(&kind) {
-                Ok(_) => false,
-                Err(j) => {
-                    list[i].kinds.insert(j, kind);
-                    true
-                }
-            },
+            Ok(i) => list[i].kinds.insert(kind),
             Err(i) => {
                 list.insert(
                     i,
                     Edge {
                         to: b,
-                        kinds: vec![kind],
+                        kinds: KindSet::one(kind),
                     },
                 );
                 true
@@ -455,9 +452,7 @@ impl AssociationStore {
         let Ok(i) = list.binary_search_by(|e| e.to.cmp(&b)) else {
             return false;
         };
-        let before = list[i].kinds.len();
-        list[i].kinds.retain(|k| *k != kind);
-        let removed = list[i].kinds.len() != before;
+        let removed = list[i].kinds.remove(kind);
         if list[i].kinds.is_empty() {
             list.remove(i);
         }
@@ -479,7 +474,7 @@ impl AssociationStore {
         if list.is_empty() {
             self.edges.remove(&a);
         }
-        edge.kinds
+        edge.kinds.as_slice().to_vec()
     }
 
     fn change(&self, a: Node, b: Node, kind: AssociationKind, removed: bool) -> AssociationChange {
