@@ -182,6 +182,10 @@ pub fn classify(err: &tokio_postgres::Error) -> ErrorKind {
         // an I/O source or none at all) — or a client-side conversion/config error, which
         // carries its own non-I/O source.
         let source = std::error::Error::source(err);
+        if source.is_some_and(is_tls_rejection) {
+            // The server's certificate was refused: a settings problem, not a blip.
+            return ErrorKind::Config;
+        }
         return if err.is_closed() || source.is_none_or(is_io) {
             ErrorKind::Connection
         } else {
@@ -193,6 +197,16 @@ pub fn classify(err: &tokio_postgres::Error) -> ErrorKind {
 
 fn is_io(err: &(dyn std::error::Error + 'static)) -> bool {
     err.is::<std::io::Error>()
+}
+
+fn is_tls_rejection(err: &(dyn std::error::Error + 'static)) -> bool {
+    let inner = err
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref());
+    matches!(
+        inner.and_then(|e| e.downcast_ref::<rustls::Error>()),
+        Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+    )
 }
 
 /// Sorts a SQLSTATE into an [`ErrorKind`].

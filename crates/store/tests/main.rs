@@ -8,5 +8,6 @@ mod mapping;
 mod migrations;
 mod pool;
 mod state;
+mod tls;
 mod upserts;
 mod writeback;
