@@ -111,26 +111,19 @@ async fn record_state_tracks_failures_and_ids() {
     )
     .await
     .unwrap();
-    records::set(
-        &client,
-        "contacts",
-        "local-1",
-        None,
-        SyncStatus::Failed,
-        Some("INVALID_EMAIL"),
-    )
-    .await
-    .unwrap();
-    records::set(
-        &client,
-        "contacts",
-        "local-1",
-        None,
-        SyncStatus::Failed,
-        Some("INVALID_EMAIL"),
-    )
-    .await
-    .unwrap();
+    for _ in 0..2 {
+        let error = Some("INVALID_EMAIL");
+        records::set(
+            &client,
+            "contacts",
+            "local-1",
+            None,
+            SyncStatus::Failed,
+            error,
+        )
+        .await
+        .unwrap();
+    }
     let s = records::get(&client, "contacts", "local-1")
         .await
         .unwrap()
