@@ -223,12 +223,14 @@ impl Plan {
                 resolution,
             }));
 
-        let full = |from: Side| -> BTreeMap<String, FieldValue> {
+        // Every agreed value (of fields that may flow from `from`, if given).
+        let full = |from: Option<Side>| -> BTreeMap<String, FieldValue> {
             shadow
                 .iter()
                 .flat_map(|s| &s.fields)
                 .filter(|(name, f)| {
-                    rules.resolve(name).direction.allows_from(from) && f.conflict.is_none()
+                    from.is_none_or(|from| rules.resolve(name).direction.allows_from(from))
+                        && f.conflict.is_none()
                 })
                 .map(|(name, f)| (name.clone(), f.value.clone()))
                 .collect()
@@ -238,13 +240,14 @@ impl Plan {
             RecordAction::Update | RecordAction::Deleted => {}
             RecordAction::CreateInPostgres => {
                 pg_kind = PostgresWriteKind::Insert;
-                to_pg = full(Side::HubSpot);
+                to_pg = full(None);
             }
             RecordAction::RestoreInPostgres => {
-                // The archived row may hold values from before the delete: HubSpot's restored
-                // record is the truth, so write every field.
+                // The archived row may hold values from before the delete (even edits the
+                // delete superseded): the restored record returns in its agreed state, so
+                // write every field.
                 pg_kind = PostgresWriteKind::Restore;
-                to_pg = full(Side::HubSpot);
+                to_pg = full(None);
             }
             RecordAction::CreateInHubSpot => {}
             RecordAction::ArchiveInHubSpot => {
@@ -279,7 +282,7 @@ impl Plan {
         // A record HubSpot has no id for yet is created (idempotently) with all its values.
         match hs_id {
             None if action == RecordAction::CreateInHubSpot || !to_hs.is_empty() => {
-                let fields = full(Side::Postgres)
+                let fields = full(Some(Side::Postgres))
                     .into_iter()
                     .filter(|(_, v)| v.is_some())
                     .collect();

@@ -254,22 +254,13 @@ fn tombstoned(
         (Some(h @ SideRecord::Restored(..)), Some(p @ SideRecord::Restored(..))) => {
             live(merge, Some(h), Some(p), rules, ctx);
         }
-        (Some(h @ SideRecord::Restored(_, restored)), _)
-            if direction.allows_from(Side::HubSpot) =>
-        {
-            // HubSpot's restored record is the truth, including values a delete overrode:
-            // adopt them as agreed, and the restore writes every field to the row.
+        (Some(h @ SideRecord::Restored(..)), _) if direction.allows_from(Side::HubSpot) => {
+            // The restored record starts afresh on HubSpot's side: its values count as
+            // changes against the shadow even if a delete overrode them before, so each field
+            // follows its direction (copied to the row, or reverted in HubSpot).
             let next = merge.shadow.get_or_insert_with(ShadowRecord::default);
-            for (name, obs) in restored {
-                let field = next
-                    .fields
-                    .entry(name.clone())
-                    .or_insert_with(|| blank_field(ctx.now_ms));
-                field.value.clone_from(&obs.value);
-                field.origin = Some(Side::HubSpot);
-                field.conflict = None;
-                field.agreed_at_ms = ctx.now_ms;
-                field.acknowledge(Side::HubSpot, obs.version);
+            for field in next.fields.values_mut() {
+                field.hubspot_version = None;
             }
             live(merge, Some(h), None, rules, ctx);
             merge.action = RecordAction::RestoreInPostgres;
@@ -378,6 +369,19 @@ fn live(
             shadow_fields.insert(name.clone(), s);
         }
         fields.insert(name.clone(), m.outcome);
+    }
+    if action == RecordAction::CreateInPostgres {
+        // A new row takes every value of the new HubSpot record, including fields that
+        // otherwise only flow to HubSpot: there is no PostgreSQL value to protect yet.
+        for (name, obs) in hs_fields {
+            shadow_fields.entry(name.clone()).or_insert_with(|| {
+                let mut f = blank_field(ctx.now_ms);
+                f.value.clone_from(&obs.value);
+                f.origin = Some(Side::HubSpot);
+                f.acknowledge(Side::HubSpot, obs.version);
+                f
+            });
+        }
     }
     next.fields = shadow_fields;
     next.tombstone = None;
