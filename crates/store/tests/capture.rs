@@ -306,6 +306,12 @@ async fn an_expired_claim_can_be_taken_again() {
         .await
         .unwrap();
     assert_eq!(first.len(), 1);
+    // The consumer died: its lapsed claim is taken again with no new edit needed.
+    let retaken = outbox::claim(&mut client, "dead again", None, 10, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(retaken.len(), 1);
+    assert_eq!(retaken[0].attempts, 2);
     client
         .batch_execute("UPDATE hubspot.contacts SET email = 'b'")
         .await
@@ -314,7 +320,7 @@ async fn an_expired_claim_can_be_taken_again() {
         .await
         .unwrap();
     assert_eq!(second.len(), 2);
-    assert_eq!(second[0].attempts, 2);
+    assert_eq!(second[0].attempts, 3);
     let ids: Vec<i64> = first.iter().map(|e| e.id).collect();
     assert_eq!(outbox::ack(&client, "dead", &ids).await.unwrap(), 0);
 }

@@ -100,7 +100,9 @@ pub async fn claim(
     let sql = format!(
         "WITH records AS ( \
            SELECT o.object, o.row_key, min(o.id) AS first_id FROM hubsync.outbox o \
-           WHERE o.status = 'pending' AND o.available_at <= now() \
+           WHERE (o.status = 'pending' \
+                  OR (o.status = 'in_flight' AND o.claimed_until <= now())) \
+             AND o.available_at <= now() \
              AND ($1::text IS NULL OR o.object = $1) \
              AND NOT EXISTS (SELECT 1 FROM hubsync.outbox f \
                WHERE f.object = o.object AND f.row_key = o.row_key \
