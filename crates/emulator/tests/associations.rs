@@ -428,3 +428,69 @@ async fn labels_are_served_under_both_paths() {
         .await;
     assert_eq!(type_ids(&body["results"][0]), vec![279]);
 }
+
+#[tokio::test]
+async fn v3_batch_endpoints_use_type_names_and_string_ids() {
+    let live = start_unlimited().await;
+    let (contact, company) = contact_and_company(&live).await;
+    let (status, body) = live
+        .json("GET", "/crm/v3/associations/contacts/companies/types", None)
+        .await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = body["results"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|t| t["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        names.contains(&"contact_to_company") && names.contains(&"contact_to_company_unlabeled")
+    );
+
+    let input = json!({"inputs": [{"from": {"id": contact.to_string()}, "to": {"id": company.to_string()},
+        "type": "contact_to_company"}]});
+    let (status, body) = live
+        .json(
+            "POST",
+            "/crm/v3/associations/contacts/companies/batch/create",
+            Some(input.clone()),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["results"][0]["type"], "contact_to_company");
+
+    let read = json!({"inputs": [{"id": contact.to_string()}]});
+    let (status, body) = live
+        .json(
+            "POST",
+            "/crm/v3/associations/contacts/companies/batch/read",
+            Some(read.clone()),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let to = body["results"][0]["to"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(to.len(), 2, "primary and unlabeled: {body}");
+    assert!(to.iter().all(|t| t["id"] == json!(company.to_string())));
+
+    let (status, _) = live
+        .json(
+            "POST",
+            "/crm/v3/associations/contacts/companies/batch/archive",
+            Some(input),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (status, body) = live
+        .json(
+            "POST",
+            "/crm/v3/associations/contacts/companies/batch/read",
+            Some(read),
+        )
+        .await;
+    assert_eq!(status, 207);
+    assert_eq!(
+        body["errors"][0]["subCategory"],
+        "crm.associations.NO_ASSOCIATIONS_FOUND"
+    );
+}

@@ -14,5 +14,7 @@ mod seed;
 mod associations;
 mod emulator_kit;
 mod faults;
+mod owners;
+mod pipelines;
 mod rate_limit;
 mod webhooks;

@@ -335,6 +335,20 @@ impl Definitions {
             .filter_map(|kind| self.by_kind.get(kind))
     }
 
+    /// The kind of the pair named `name` (a v3 type name such as `contact_to_company`, or a
+    /// type id).
+    pub fn by_name(
+        &self,
+        from: ObjectTypeId,
+        to: ObjectTypeId,
+        name: &str,
+    ) -> Option<AssociationKind> {
+        let id: Option<u32> = name.parse().ok();
+        self.pair(from, to)
+            .find(|d| d.name.eq_ignore_ascii_case(name) || Some(d.kind.type_id) == id)
+            .map(|d| d.kind)
+    }
+
     /// Creates a user-defined label for `from → to` (and its inverse). Returns the new kinds,
     /// forward first.
     /// `names` as for [`Self::ensure_pair`].

@@ -9,10 +9,12 @@
 // Route helpers return `Result<_, ApiError>` like every handler; the error is the response.
 #![allow(clippy::result_large_err)]
 
+mod batch;
 mod definitions;
 mod kind_set;
 mod labels;
 mod routes;
+mod v3;
 
 use std::collections::HashMap;
 

@@ -13,7 +13,9 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AssociationChange, AssociationError, AssociationKind, AssociationStore, labels};
+use super::{
+    AssociationChange, AssociationError, AssociationKind, AssociationStore, batch, labels, v3,
+};
 use crate::{
     ApiError, AppState,
     events::{ChangeSource, CrmEvent, EventKind},
@@ -22,11 +24,11 @@ use crate::{
 };
 
 /// Largest page of targets per source record (list and batch read).
-const MAX_PAGE: usize = 500;
+pub(super) const MAX_PAGE: usize = 500;
 /// Most inputs accepted by batch read (HubSpot raised it to 1,000 in 2025).
-const MAX_BATCH_READ: usize = 1000;
+pub(super) const MAX_BATCH_READ: usize = 1000;
 /// Most inputs accepted by the other batch endpoints.
-const MAX_BATCH_WRITE: usize = 100;
+pub(super) const MAX_BATCH_WRITE: usize = 100;
 
 /// Every association route (public API; the caller adds authentication).
 pub fn routes() -> Router<AppState> {
@@ -43,25 +45,26 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/crm/v4/associations/{from}/{to}/batch/read",
-            post(batch_read),
+            post(batch::read),
         )
         .route(
             "/crm/v4/associations/{from}/{to}/batch/create",
-            post(batch_create),
+            post(batch::create),
         )
         .route(
             "/crm/v4/associations/{from}/{to}/batch/associate/default",
-            post(batch_default),
+            post(batch::associate_default),
         )
         .route(
             "/crm/v4/associations/{from}/{to}/batch/archive",
-            post(batch_archive),
+            post(batch::archive),
         )
         .route(
             "/crm/v4/associations/{from}/{to}/batch/labels/archive",
-            post(batch_archive_labels),
+            post(batch::archive_labels),
         )
         .merge(labels::routes())
+        .merge(v3::routes())
 }
 
 /// Resolves an object type path segment or answers HubSpot's 400.
@@ -82,13 +85,13 @@ pub(super) fn ensure_pair(crm: &mut Crm, from: ObjectTypeId, to: ObjectTypeId) {
     crm.associations.ensure_pair(from, to, (&names.0, &names.1));
 }
 
-fn parse_id(text: &str) -> Result<u64, ApiError> {
+pub(super) fn parse_id(text: &str) -> Result<u64, ApiError> {
     text.trim()
         .parse::<u64>()
         .map_err(|_| invalid_identifier(text))
 }
 
-fn invalid_identifier(text: &str) -> ApiError {
+pub(super) fn invalid_identifier(text: &str) -> ApiError {
     ApiError::validation(format!("{text} is not a valid ID"))
         .with_sub_category("crm.associations.INVALID_IDENTIFIER")
         .with_context("id", [text])
@@ -102,7 +105,7 @@ fn missing_record(crm: &Crm, object_type: ObjectTypeId, id: u64) -> ApiError {
     .with_context("id", [id.to_string()])
 }
 
-fn check_exists(crm: &Crm, object_type: ObjectTypeId, id: u64) -> Result<(), ApiError> {
+pub(super) fn check_exists(crm: &Crm, object_type: ObjectTypeId, id: u64) -> Result<(), ApiError> {
     if crm.exists(object_type, id) {
         Ok(())
     } else {
@@ -110,7 +113,7 @@ fn check_exists(crm: &Crm, object_type: ObjectTypeId, id: u64) -> Result<(), Api
     }
 }
 
-fn association_error(err: &AssociationError) -> ApiError {
+pub(super) fn association_error(err: &AssociationError) -> ApiError {
     match err {
         AssociationError::SelfAssociation(_) => ApiError::validation(err.to_string())
             .with_sub_category("crm.associations.INVALID_IDENTIFIER"),
@@ -176,7 +179,7 @@ fn encode_after(to_type: ObjectTypeId, id: u64) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{to_type}-{id}"))
 }
 
-fn decode_after(text: &str) -> Result<u64, ApiError> {
+pub(super) fn decode_after(text: &str) -> Result<u64, ApiError> {
     use base64::Engine as _;
     let bad = || ApiError::validation(format!("Invalid after cursor: {text}"));
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -191,7 +194,7 @@ fn decode_after(text: &str) -> Result<u64, ApiError> {
 }
 
 /// One page of targets plus the cursor of the next page.
-fn page(
+pub(super) fn page(
     store: &AssociationStore,
     (from_type, from_id): (ObjectTypeId, u64),
     to_type: ObjectTypeId,
@@ -276,7 +279,7 @@ pub(super) fn parse_kinds(value: &Value) -> Result<Vec<AssociationKind>, ApiErro
         .collect()
 }
 
-fn labels_between(
+pub(super) fn labels_between(
     store: &AssociationStore,
     from: (ObjectTypeId, u64),
     to: (ObjectTypeId, u64),
@@ -318,7 +321,7 @@ async fn create_labelled(
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
-fn default_result(
+pub(super) fn default_result(
     store: &AssociationStore,
     from: (ObjectTypeId, u64),
     to: (ObjectTypeId, u64),
@@ -394,227 +397,5 @@ async fn remove(
     let changes = crm.associations.remove_pair((from, from_id), (to, to_id));
     drop(crm);
     publish(&state, changes);
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// `{"inputs": [...]}` with a size check.
-fn inputs(body: &Bytes, max: usize) -> Result<Vec<Value>, ApiError> {
-    let value = parse_json(body)?;
-    let Some(Value::Array(items)) = value.get("inputs").cloned() else {
-        return Err(ApiError::validation(
-            "Invalid input JSON: inputs is required",
-        ));
-    };
-    if items.len() > max {
-        return Err(ApiError::validation(format!(
-            "Too many inputs: {} (the limit is {max})",
-            items.len()
-        )));
-    }
-    Ok(items)
-}
-
-/// The id inside `{"id": "1"}` (string or number).
-fn object_ref(value: Option<&Value>) -> Result<u64, ApiError> {
-    let raw = value.and_then(|v| v.get("id")).unwrap_or(&Value::Null);
-    let text = match raw {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        other => other.to_string(),
-    };
-    parse_id(&text)
-}
-
-async fn batch_read(
-    State(state): State<AppState>,
-    Path((from_name, to_name)): Path<(String, String)>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let started = timestamp_now();
-    let items = inputs(&body, MAX_BATCH_READ)?;
-    let crm = read_crm(&state);
-    let (from, to) = (resolve(&crm, &from_name)?, resolve(&crm, &to_name)?);
-    let (mut results, mut errors) = (Vec::new(), Vec::new());
-    for item in &items {
-        let id = match object_ref(Some(item)) {
-            Ok(id) => id,
-            Err(err) => {
-                errors.push(err.batch_item());
-                continue;
-            }
-        };
-        let after = match item
-            .get("after")
-            .and_then(Value::as_str)
-            .filter(|a| !a.is_empty())
-        {
-            Some(text) => match decode_after(text) {
-                Ok(after) => Some(after),
-                Err(err) => {
-                    errors.push(err.batch_item());
-                    continue;
-                }
-            },
-            None => None,
-        };
-        let (targets, next) = page(&crm.associations, (from, id), to, after, MAX_PAGE);
-        if targets.is_empty() {
-            errors.push(no_associations(&crm, (from, id), to).batch_item());
-            continue;
-        }
-        let mut result = json!({"from": {"id": id.to_string()}, "to": targets});
-        if let Some(after) = next {
-            result["paging"] = json!({"next": {"after": after}});
-        }
-        results.push(result);
-    }
-    Ok(batch_response(StatusCode::OK, &started, results, errors))
-}
-
-/// The 207 item HubSpot reports for a record without associations (§16.4).
-fn no_associations(crm: &Crm, (from, id): (ObjectTypeId, u64), to: ObjectTypeId) -> ApiError {
-    let (from_name, to_name) = (singular(crm, from), singular(crm, to));
-    ApiError::not_found(format!("No {to_name} is associated with {from_name} {id}."))
-        .with_sub_category("crm.associations.NO_ASSOCIATIONS_FOUND")
-        .with_context("fromObjectId", [id.to_string()])
-        .with_context("fromObjectType", [from_name])
-        .with_context("toObjectType", [to_name])
-}
-
-/// Runs `apply` for each input under one write lock; collects results, errors and changes.
-fn batch_write<F>(
-    state: &AppState,
-    (from_name, to_name): (&str, &str),
-    items: &[Value],
-    mut apply: F,
-) -> Result<(Vec<Value>, Vec<Value>), ApiError>
-where
-    F: FnMut(
-        &mut Crm,
-        (ObjectTypeId, ObjectTypeId),
-        &Value,
-    ) -> Result<(Vec<Value>, Vec<AssociationChange>), ApiError>,
-{
-    let mut crm = write_crm(state);
-    let pair = (resolve(&crm, from_name)?, resolve(&crm, to_name)?);
-    ensure_pair(&mut crm, pair.0, pair.1);
-    let (mut results, mut errors, mut changes) = (Vec::new(), Vec::new(), Vec::new());
-    for item in items {
-        match apply(&mut crm, pair, item) {
-            Ok((mut out, mut changed)) => {
-                results.append(&mut out);
-                changes.append(&mut changed);
-            }
-            Err(err) => errors.push(err.batch_item()),
-        }
-    }
-    drop(crm);
-    publish(state, changes);
-    Ok((results, errors))
-}
-
-/// Parses `from`/`to` of a batch input and checks both records exist.
-fn endpoints(
-    crm: &Crm,
-    (from, to): (ObjectTypeId, ObjectTypeId),
-    item: &Value,
-) -> Result<(u64, u64), ApiError> {
-    let from_id = object_ref(item.get("from"))?;
-    let to_id = object_ref(item.get("to"))?;
-    check_exists(crm, from, from_id)?;
-    check_exists(crm, to, to_id)?;
-    Ok((from_id, to_id))
-}
-
-async fn batch_create(
-    State(state): State<AppState>,
-    Path((from_name, to_name)): Path<(String, String)>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let started = timestamp_now();
-    let items = inputs(&body, MAX_BATCH_WRITE)?;
-    let (results, errors) =
-        batch_write(&state, (&from_name, &to_name), &items, |crm, pair, item| {
-            let (from_id, to_id) = endpoints(crm, pair, item)?;
-            let kinds = parse_kinds(item.get("types").unwrap_or(&Value::Null))?;
-            let changes = crm
-                .associations
-                .associate((pair.0, from_id), (pair.1, to_id), &kinds)
-                .map_err(|e| association_error(&e))?;
-            let result = labels_between(&crm.associations, (pair.0, from_id), (pair.1, to_id));
-            Ok((vec![result], changes))
-        })?;
-    Ok(batch_response(
-        StatusCode::CREATED,
-        &started,
-        results,
-        errors,
-    ))
-}
-
-async fn batch_default(
-    State(state): State<AppState>,
-    Path((from_name, to_name)): Path<(String, String)>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let started = timestamp_now();
-    let items = inputs(&body, MAX_BATCH_WRITE)?;
-    let (results, errors) =
-        batch_write(&state, (&from_name, &to_name), &items, |crm, pair, item| {
-            let (from_id, to_id) = endpoints(crm, pair, item)?;
-            let changes = crm
-                .associations
-                .associate_default((pair.0, from_id), (pair.1, to_id))
-                .map_err(|e| association_error(&e))?;
-            Ok((
-                default_result(&crm.associations, (pair.0, from_id), (pair.1, to_id)),
-                changes,
-            ))
-        })?;
-    Ok(batch_response(StatusCode::OK, &started, results, errors))
-}
-
-async fn batch_archive(
-    State(state): State<AppState>,
-    Path((from_name, to_name)): Path<(String, String)>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let items = inputs(&body, MAX_BATCH_WRITE)?;
-    batch_write(&state, (&from_name, &to_name), &items, |crm, pair, item| {
-        let from_id = object_ref(item.get("from"))?;
-        let targets = item
-            .get("to")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let mut changes = Vec::new();
-        for target in &targets {
-            let to_id = object_ref(Some(target))?;
-            changes.extend(
-                crm.associations
-                    .remove_pair((pair.0, from_id), (pair.1, to_id)),
-            );
-        }
-        Ok((Vec::new(), changes))
-    })?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn batch_archive_labels(
-    State(state): State<AppState>,
-    Path((from_name, to_name)): Path<(String, String)>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let items = inputs(&body, MAX_BATCH_WRITE)?;
-    batch_write(&state, (&from_name, &to_name), &items, |crm, pair, item| {
-        let from_id = object_ref(item.get("from"))?;
-        let to_id = object_ref(item.get("to"))?;
-        let kinds = parse_kinds(item.get("types").unwrap_or(&Value::Null))?;
-        Ok((
-            Vec::new(),
-            crm.associations
-                .remove_kinds((pair.0, from_id), (pair.1, to_id), &kinds),
-        ))
-    })?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
