@@ -108,13 +108,14 @@ pub struct SyncSettings {
 }
 
 impl SyncSettings {
-    /// Settings for `schema` and `objects`, holder `hubsync-<pid>`, 5 min leases.
+    /// Settings for `schema` and `objects`, holder `<host>:<pid>`, 60 s leases (renewed
+    /// every 20 s while work runs).
     pub fn new(schema: &str, objects: Vec<ObjectSettings>) -> Self {
         Self {
             schema: schema.to_owned(),
             objects,
-            holder: format!("hubsync-{}", std::process::id()),
-            lease_ttl: Duration::from_secs(300),
+            holder: format!("{}:{}", host_name(), std::process::id()),
+            lease_ttl: Duration::from_secs(60),
         }
     }
 
@@ -122,6 +123,16 @@ impl SyncSettings {
     pub fn object(&self, object: &str) -> Option<&ObjectSettings> {
         self.objects.iter().find(|o| o.name == object)
     }
+}
+
+/// This machine's name (`localhost` when it cannot be read).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty() && !s.contains(':'))
+        .unwrap_or_else(|| "localhost".to_owned())
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ mod progress;
 pub mod records;
 pub mod write;
 
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -277,10 +278,37 @@ impl HsToPg {
 
     async fn acquire(&self, unit: &str) -> Result<bool, SyncError> {
         let conn = self.store.client().await.map_err(on(unit))?;
-        let lease = leases::acquire(&conn, unit, &self.settings.holder, self.settings.lease_ttl)
+        let holder = &self.settings.holder;
+        let ttl = self.settings.lease_ttl;
+        if leases::acquire(&conn, unit, holder, ttl)
+            .await
+            .map_err(on(unit))?
+            .is_some()
+        {
+            return Ok(true);
+        }
+        // A holder on this machine whose process is gone (kill -9) cannot renew: take its
+        // lease over at once instead of waiting for it to expire.
+        let current = leases::list(&conn).await.map_err(on(unit))?;
+        let Some(dead) = current
+            .iter()
+            .find(|l| l.unit == unit && holder_is_dead(&l.holder))
+        else {
+            return Ok(false);
+        };
+        let taken = conn
+            .execute(
+                "UPDATE hubsync.leases SET holder = $3, fencing = fencing + 1, acquired_at = now(),
+                        expires_at = now() + make_interval(secs => $4)
+                  WHERE unit = $1 AND holder = $2",
+                &[&unit, &dead.holder, holder, &ttl.as_secs_f64()],
+            )
             .await
             .map_err(on(unit))?;
-        Ok(lease.is_some())
+        if taken > 0 {
+            tracing::info!(unit, previous = %dead.holder, "took over the lease of a process that is gone");
+        }
+        Ok(taken > 0)
     }
 
     /// Renews the lease every third of its lifetime; returns only when it is lost.
@@ -299,6 +327,19 @@ impl HsToPg {
             }
         }
     }
+}
+
+/// Whether a lease holder (`host:pid`) is a process of this machine that no longer runs.
+/// Only decidable where `/proc` exists; elsewhere leases simply expire.
+fn holder_is_dead(holder: &str) -> bool {
+    let Some((host, pid)) = holder.rsplit_once(':') else {
+        return false;
+    };
+    if host != crate::settings::host_name() || !Path::new("/proc/self").exists() {
+        return false;
+    }
+    pid.parse::<u32>()
+        .is_ok_and(|pid| pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists())
 }
 
 fn absorb(report: &mut ObjectReport, batch: &write::BatchOutcome) {

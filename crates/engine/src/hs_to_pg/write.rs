@@ -37,6 +37,15 @@ pub async fn write_records(
         return Ok(BatchOutcome::default());
     }
     tag_transaction(tx).await?;
+    if ctx
+        .settings
+        .direction
+        .allows_from(crate::model::Side::Postgres)
+    {
+        // Rows an application inserted whose HubSpot copy arrives before the writer recorded
+        // its id are linked, not duplicated (lessons.md 14).
+        crate::two_way::link_records(tx, &ctx.mapping, &records).await?;
+    }
     let mut rows = Vec::with_capacity(records.len());
     let mut merges = Vec::new();
     for record in records {

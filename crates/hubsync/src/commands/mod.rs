@@ -1,8 +1,11 @@
 //! One module per command; [`run`] dispatches.
 
+mod check;
 mod demo;
 mod emulator;
 mod init;
+mod status;
+pub(crate) mod sync;
 
 use std::process::ExitCode;
 
@@ -20,6 +23,9 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Init(args) => init::run(&cli.config, &args),
         Command::Emulator(args) => emulator::run(args).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Sync(args) => sync::run(&cli.config, &args).await,
+        Command::Check => check::run(&cli.config).await,
+        Command::Status(args) => status::run(&cli.config, &args).await,
         Command::Run => {
             let config = Config::load(&cli.config)?;
             daemon::run(config, daemon::signal_token()).await?;

@@ -3,6 +3,7 @@
 //! Secrets are resolved here, from the environment or a file; a literal secret in the file is
 //! refused. Nothing downstream sees raw strings for URLs, durations or limits.
 
+mod engine;
 mod example;
 mod file;
 mod objects;

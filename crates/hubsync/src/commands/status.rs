@@ -1,0 +1,167 @@
+//! `hubsync status` (and `--json`): per object, rows, last sync, lag behind HubSpot,
+//! pending outbound changes, open conflicts and data-quality issues, read from PostgreSQL
+//! (hubsync's state schema and the synced tables).
+
+use std::{path::Path, process::ExitCode};
+
+use anyhow::Context;
+use chrono::Utc;
+use hubsync_engine::hs_to_pg::checkpoint::{
+    self, BACKFILL, BackfillPosition, INCREMENTAL, IncrementalPosition, from_ms,
+};
+use hubsync_store::{GenericClient, catalog::load_mapping};
+use serde::Serialize;
+
+use crate::{cli::StatusArgs, commands::sync::connect, config::Config};
+
+/// One object's line.
+#[derive(Debug, Serialize)]
+struct ObjectStatus {
+    object: String,
+    direction: String,
+    /// Live rows (not archived or merged away); `null` before the first sync.
+    rows: Option<i64>,
+    /// Rows archived or deleted in HubSpot (soft deletes) or merged away.
+    archived: Option<i64>,
+    /// `not started`, `running` or `done`.
+    backfill: &'static str,
+    /// Records the backfill has written.
+    backfill_records: u64,
+    /// When the last incremental pass ran (RFC 3339).
+    last_sync: Option<String>,
+    /// Seconds between now and the high-water mark.
+    lag_seconds: Option<i64>,
+    /// PostgreSQL changes waiting to be written to HubSpot.
+    pending_outbound: i64,
+    /// Open conflicts.
+    open_conflicts: i64,
+    /// Values that did not fit their column.
+    issues: i64,
+}
+
+/// Runs the command.
+pub(crate) async fn run(config_path: &Path, args: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config_path)?;
+    let store = connect(&config).await?;
+    let conn = store.client().await.context("cannot reach PostgreSQL")?;
+    let mut objects = Vec::new();
+    for o in &config.objects {
+        objects.push(object_status(&conn, &config.postgres.schema, &o.name, &o.direction).await?);
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "objects": objects }))?
+        );
+    } else {
+        println!(
+            "{:<16} {:>10} {:>9} {:<12} {:<25} {:>8} {:>8} {:>9} {:>7}",
+            "object",
+            "rows",
+            "archived",
+            "backfill",
+            "last sync",
+            "lag (s)",
+            "outbox",
+            "conflicts",
+            "issues"
+        );
+        for s in &objects {
+            println!(
+                "{:<16} {:>10} {:>9} {:<12} {:<25} {:>8} {:>8} {:>9} {:>7}",
+                s.object,
+                s.rows.map_or("-".into(), |n| n.to_string()),
+                s.archived.map_or("-".into(), |n| n.to_string()),
+                s.backfill,
+                s.last_sync.as_deref().unwrap_or("never"),
+                s.lag_seconds.map_or("-".into(), |n| n.to_string()),
+                s.pending_outbound,
+                s.open_conflicts,
+                s.issues
+            );
+        }
+    }
+    drop(conn);
+    store.close();
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn count(conn: &impl GenericClient, sql: &str, object: &str) -> anyhow::Result<i64> {
+    let row = conn
+        .query_one(sql, &[&object])
+        .await
+        .with_context(|| format!("status query for {object}"))?;
+    Ok(row.get(0))
+}
+
+async fn object_status(
+    conn: &impl GenericClient,
+    schema: &str,
+    object: &str,
+    direction: &str,
+) -> anyhow::Result<ObjectStatus> {
+    let mapping = load_mapping(conn, schema, object)
+        .await
+        .context("cannot read the catalog")?;
+    let (rows, archived) = match &mapping {
+        None => (None, None),
+        Some(m) => {
+            let row = conn
+                .query_one(
+                    &format!(
+                        "SELECT count(*) FILTER (WHERE archived_at IS NULL),
+                                count(*) FILTER (WHERE archived_at IS NOT NULL) FROM {}",
+                        m.qualified_table()
+                    ),
+                    &[],
+                )
+                .await
+                .context("cannot count rows")?;
+            (Some(row.get(0)), Some(row.get(1)))
+        }
+    };
+    let backfill: Option<BackfillPosition> = checkpoint::load_opt(conn, object, BACKFILL)
+        .await
+        .context("cannot read cursors")?;
+    let incremental: Option<IncrementalPosition> = checkpoint::load_opt(conn, object, INCREMENTAL)
+        .await
+        .context("cannot read cursors")?;
+    let now = Utc::now();
+    Ok(ObjectStatus {
+        object: object.to_owned(),
+        direction: direction.to_owned(),
+        rows,
+        archived,
+        backfill: match &backfill {
+            None => "not started",
+            Some(b) if b.done => "done",
+            Some(_) => "running",
+        },
+        backfill_records: backfill.as_ref().map_or(0, |b| b.records),
+        last_sync: incremental
+            .as_ref()
+            .and_then(|i| i.last_pass_ms)
+            .map(|ms| from_ms(ms).to_rfc3339()),
+        lag_seconds: incremental
+            .as_ref()
+            .map(|i| (now - from_ms(i.hwm_ms)).num_seconds().max(0)),
+        pending_outbound: count(
+            conn,
+            "SELECT count(*) FROM hubsync.outbox WHERE object = $1",
+            object,
+        )
+        .await?,
+        open_conflicts: count(
+            conn,
+            "SELECT count(*) FROM hubsync.conflicts WHERE object = $1 AND status = 'open'",
+            object,
+        )
+        .await?,
+        issues: count(
+            conn,
+            "SELECT count(*) FROM hubsync.issues WHERE object = $1",
+            object,
+        )
+        .await?,
+    })
+}
