@@ -21,7 +21,7 @@ use crate::pagination::{Collection, Paging};
 use crate::wire;
 
 /// Source ids per association batch read (HubSpot accepts up to 1,000 since 2025-02).
-pub const MAX_ASSOCIATION_READ_INPUTS: usize = 100;
+pub const MAX_ASSOCIATION_READ_INPUTS: usize = 1_000;
 /// Inputs per association batch write.
 pub const MAX_ASSOCIATION_WRITE_INPUTS: usize = 100;
 
