@@ -303,14 +303,9 @@ fn conflict(
                 no_base: base.is_none(),
             };
             // Keep the base and its versions so both values stay "changed" next time.
-            let mut next = shadow.cloned().unwrap_or(ShadowField {
-                value: None,
-                hubspot_version: None,
-                postgres_version: None,
-                agreed_at_ms: ctx.now_ms,
-                origin: None,
-                conflict: None,
-            });
+            let mut next = shadow
+                .cloned()
+                .unwrap_or_else(|| ShadowField::blank(ctx.now_ms));
             next.conflict = Some(open.clone());
             return FieldMerge {
                 outcome: FieldOutcome::Manual(open),

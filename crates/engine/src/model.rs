@@ -162,6 +162,19 @@ pub struct ShadowField {
 }
 
 impl ShadowField {
+    /// A field with no agreed value yet and no versions seen, stamped `agreed_at_ms`.
+    #[must_use]
+    pub fn blank(agreed_at_ms: i64) -> ShadowField {
+        ShadowField {
+            value: None,
+            hubspot_version: None,
+            postgres_version: None,
+            agreed_at_ms,
+            origin: None,
+            conflict: None,
+        }
+    }
+
     /// The newest version seen on `side`.
     #[must_use]
     pub fn version(&self, side: Side) -> Option<Version> {

@@ -520,3 +520,66 @@ fn plan_batches_writes_per_side() {
         ConflictKind::Field { base: Some(_), .. }
     ));
 }
+
+/// One field edited on both sides between two rounds: (side, value, ms since last edit).
+type Edits = Vec<(Side, FieldValue, i64)>;
+
+fn edits() -> impl Strategy<Value = Edits> {
+    let side = prop_oneof![Just(Side::HubSpot), Just(Side::Postgres)];
+    let value = prop_oneof![
+        Just(None),
+        Just(Some("a".to_owned())),
+        Just(Some("b".to_owned()))
+    ];
+    proptest::collection::vec((side, value, 0i64..2_500), 0..6)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1_000))]
+
+    /// The synced value is the one the policy dictates: a one-sided change wins; on a
+    /// conflict `hubspot-wins` / `postgres-wins` keep their side, `last-write-wins` the later
+    /// last edit (HubSpot within the skew window), and `manual` leaves both sides as they are.
+    #[test]
+    fn the_policy_decides_the_synced_value(policy in policy(), edits in edits()) {
+        let rules = FieldRules::new(FieldRule { direction: Direction::TwoWay, policy });
+        let ctx = MergeContext::default();
+        let mut world = World::default();
+        world.apply_op(&Op::Create { side: Side::HubSpot, value: Some("base".into()) }, 10_000);
+        let first = plan(world.inputs(true, true), &rules, &ctx);
+        world.carry_out(&first);
+        let mut last: BTreeMap<Side, (FieldValue, i64)> = BTreeMap::new();
+        for (side, value, dt) in &edits {
+            world.apply_op(&Op::Edit { side: *side, rec: 0, field: 0, value: value.clone() }, *dt);
+            last.insert(*side, (value.clone(), world.now));
+        }
+        let round = plan(world.inputs(true, true), &rules, &ctx);
+        world.carry_out(&round);
+        let base = Some("base".to_owned());
+        let changed = |s: Side| last.get(&s).filter(|(v, _)| *v != base).cloned();
+        let email = |row: Option<&Row>| World::live_values(row).and_then(|f| f.get("email").cloned());
+        let (hs, pg) = (email(world.hs.values().next()), email(world.pg.values().next()));
+        let expected = match (changed(Side::HubSpot), changed(Side::Postgres)) {
+            (None, None) => Some(base),
+            (Some((h, _)), None) => Some(h),
+            (None, Some((p, _))) => Some(p),
+            (Some((h, _)), Some((p, _))) if h == p => Some(h),
+            (Some((h, th)), Some((p, tp))) => match policy {
+                ConflictPolicy::HubSpotWins => Some(h),
+                ConflictPolicy::PostgresWins => Some(p),
+                ConflictPolicy::LastWriteWins if (th - tp).abs() <= 1_000 || th > tp => Some(h),
+                ConflictPolicy::LastWriteWins => Some(p),
+                ConflictPolicy::Manual => {
+                    prop_assert_eq!(round.write_count(), 0);
+                    prop_assert_eq!(round.conflicts.len(), 1);
+                    prop_assert_eq!((hs.clone(), pg.clone()), (Some(h), Some(p)));
+                    None
+                }
+            },
+        };
+        if let Some(expected) = expected {
+            prop_assert_eq!(&hs, &Some(expected.clone()));
+            prop_assert_eq!(&pg, &Some(expected));
+        }
+    }
+}

@@ -221,23 +221,11 @@ fn overridden_by_delete(
         match shadow.fields.get_mut(name) {
             Some(f) => f.acknowledge(loser, obs.version),
             None => {
-                let mut f = blank_field(0);
+                let mut f = ShadowField::blank(0);
                 f.acknowledge(loser, obs.version);
                 shadow.fields.insert(name.clone(), f);
             }
         }
-    }
-}
-
-/// A shadow field with no agreed value and no versions seen.
-fn blank_field(now_ms: i64) -> ShadowField {
-    ShadowField {
-        value: None,
-        hubspot_version: None,
-        postgres_version: None,
-        agreed_at_ms: now_ms,
-        origin: None,
-        conflict: None,
     }
 }
 
@@ -375,7 +363,7 @@ fn live(
         // otherwise only flow to HubSpot: there is no PostgreSQL value to protect yet.
         for (name, obs) in hs_fields {
             shadow_fields.entry(name.clone()).or_insert_with(|| {
-                let mut f = blank_field(ctx.now_ms);
+                let mut f = ShadowField::blank(ctx.now_ms);
                 f.value.clone_from(&obs.value);
                 f.origin = Some(Side::HubSpot);
                 f.acknowledge(Side::HubSpot, obs.version);
