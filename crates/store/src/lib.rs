@@ -25,6 +25,7 @@ mod error;
 mod migrate;
 mod origin;
 mod pool;
+pub mod preflight;
 pub mod state;
 #[cfg(feature = "test-kit")]
 mod test_kit;

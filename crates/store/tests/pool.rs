@@ -72,3 +72,40 @@ async fn errors_are_classified() {
     assert_eq!(err.kind(), ErrorKind::Connection, "{err:?}");
     assert!(err.is_retryable());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn preflight_names_missing_privileges() {
+    let db = TestDb::new().await;
+    let client = db.store().client().await.unwrap();
+    assert_eq!(
+        hubsync_store::preflight::problems(&client, "hubspot")
+            .await
+            .unwrap(),
+        Vec::<String>::new()
+    );
+
+    let role = format!("weak_{}", db.name());
+    client
+        .batch_execute(&format!("CREATE ROLE {role}"))
+        .await
+        .unwrap();
+    client
+        .batch_execute(&format!("BEGIN; SET LOCAL ROLE {role}"))
+        .await
+        .unwrap();
+    let problems = hubsync_store::preflight::problems(&client, "hubspot").await;
+    client
+        .batch_execute(&format!("ROLLBACK; DROP ROLE {role}"))
+        .await
+        .unwrap();
+    let problems = problems.unwrap();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems[0].contains("schema hubspot does not exist"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].contains("needs USAGE and CREATE on schema hubsync"),
+        "{problems:?}"
+    );
+}

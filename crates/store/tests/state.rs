@@ -441,3 +441,44 @@ async fn audit_is_kept_per_record_and_purged_by_age() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn summary_counts_per_object() {
+    let db = TestDb::new().await;
+    let client = db.store().client().await.unwrap();
+    inbox::insert(&client, &[event("1", 10), event("2", 11)])
+        .await
+        .unwrap();
+    records::set(
+        &client,
+        "deals",
+        "9",
+        Some(9),
+        SyncStatus::Failed,
+        Some("bad stage"),
+    )
+    .await
+    .unwrap();
+    cursors::set(&client, "deals", "incremental", &json!(1))
+        .await
+        .unwrap();
+    let bad = NewIssue {
+        object: "deals".into(),
+        hs_object_id: 9,
+        property: "amount".into(),
+        raw_value: None,
+        reason: "not a number".into(),
+    };
+    issues::upsert(&client, &[bad]).await.unwrap();
+    let summary = hubsync_store::state::summary::by_object(&client)
+        .await
+        .unwrap();
+    assert_eq!(summary["contacts"].inbox_pending, 2);
+    assert_eq!(summary["contacts"].records_failed, 0);
+    let deals = &summary["deals"];
+    assert_eq!(
+        (deals.records_failed, deals.issues, deals.inbox_pending),
+        (1, 1, 0)
+    );
+    assert!(deals.last_checkpoint.is_some());
+}

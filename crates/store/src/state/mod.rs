@@ -43,6 +43,7 @@ pub mod leases;
 pub mod outbox;
 pub mod records;
 pub mod shadow;
+pub mod summary;
 
 use crate::error::StoreError;
 
