@@ -1,3 +1,6 @@
 //! Integration tests for this crate (one binary).
 
 mod hs_to_pg;
+mod two_way;
+mod two_way_kit;
+mod writeback;

@@ -1,0 +1,79 @@
+//! Batch calls that survive poison records: one result per input, and a batch HubSpot
+//! rejected as a whole is split in halves and retried down to single inputs, so one bad
+//! record never blocks the others (lessons 25, 26).
+
+use std::collections::BTreeMap;
+
+use futures_util::future::BoxFuture;
+use hubsync_hubspot::{BatchOutcome, HubSpotError, ItemError, SimpleObject};
+
+/// Per input: HubSpot's record or its error.
+pub(super) type ItemResults = Vec<Result<SimpleObject, Box<ItemError>>>;
+
+/// HubSpot's message for a rejected record, with its category.
+pub(super) fn item_message(e: &ItemError) -> String {
+    match &e.category {
+        Some(c) => format!("{c}: {}", e.message),
+        None => e.message.clone(),
+    }
+}
+
+/// Sends `inputs` with `call`; if HubSpot rejects the whole batch, sends each half on its
+/// own, down to single inputs, so one poison record never blocks the others (lesson 25).
+/// Returns one result per input, in order.
+pub(super) fn bisect<'f, I: Clone + Send + Sync + 'f>(
+    inputs: Vec<I>,
+    call: &'f (dyn Fn(Vec<I>) -> BoxFuture<'f, Result<BatchOutcome, HubSpotError>> + Sync),
+    key_of: &'f (dyn Fn(&[I], &SimpleObject) -> Option<usize> + Sync),
+) -> BoxFuture<'f, Result<ItemResults, HubSpotError>> {
+    Box::pin(async move {
+        let n = inputs.len();
+        let outcome = call(inputs.clone()).await?;
+        let whole =
+            outcome.results.is_empty() && outcome.errors.iter().any(|e| e.indices.len() == n);
+        if n > 1 && whole {
+            let mut left = inputs;
+            let right = left.split_off(n / 2);
+            let mut out = bisect(left, call, key_of).await?;
+            out.extend(bisect(right, call, key_of).await?);
+            return Ok(out);
+        }
+        let mut out: Vec<Option<Result<SimpleObject, Box<ItemError>>>> =
+            (0..n).map(|_| None).collect();
+        for e in &outcome.errors {
+            for &i in &e.indices {
+                if let Some(slot) = out.get_mut(i) {
+                    *slot = Some(Err(Box::new(e.clone())));
+                }
+            }
+        }
+        for r in outcome.results {
+            let index = r
+                .object_write_trace_id
+                .as_deref()
+                .and_then(|t| t.parse::<usize>().ok())
+                .filter(|i| *i < n)
+                .or_else(|| key_of(&inputs, &r));
+            if let Some(slot) = index.and_then(|i| out.get_mut(i)) {
+                *slot = Some(Ok(r));
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(Box::new(ItemError {
+                        status: 500,
+                        category: None,
+                        sub_category: None,
+                        message: "HubSpot returned neither a result nor an error for this record"
+                            .to_owned(),
+                        context: BTreeMap::new(),
+                        indices: Vec::new(),
+                        ids: Vec::new(),
+                    }))
+                })
+            })
+            .collect())
+    })
+}

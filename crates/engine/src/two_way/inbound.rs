@@ -1,0 +1,392 @@
+//! The inbound merge: HubSpot records on their way into PostgreSQL for a two-way object are
+//! merged field by field against the shadow copy and PostgreSQL's pending changes (the
+//! outbox) before they are written (issue 3, lessons 14 and 15).
+//!
+//! Per field of each record:
+//! - changed in HubSpot only → kept in the row (written to PostgreSQL), shadow advanced;
+//! - equal to the shadow (an echo of hubsync's own write) → advanced in the shadow, and
+//!   dropped from the row when PostgreSQL has a newer pending change of it (no flip-flop);
+//! - older than what the shadow has seen → dropped;
+//! - changed on both sides → the policy: HubSpot wins (kept, the pending PostgreSQL change
+//!   of that field is acknowledged in the shadow so it is not sent), PostgreSQL wins (dropped
+//!   from the row; the pending change is sent by the writer), or manual (dropped, both
+//!   values recorded in `hubsync.conflicts`);
+//! - changed in HubSpot against a `postgres-to-hubspot` field → dropped, and the PostgreSQL
+//!   value is queued to be written back over it.
+//!
+//! Whole records are dropped when PostgreSQL deleted them (a pending DELETE, or a row
+//! hubsync synced that no longer exists): a delete is never undone by an update racing it.
+//! Records carrying the `hubsync_row_id` property are linked to the row that created them
+//! first, so an inbound copy seen before the writer recorded the id never becomes a second
+//! row (lesson 14).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use hubsync_store::{
+    GenericClient, StoreError,
+    rows::{StoredRow, link_row_ids, read_rows_by_ids},
+    state::{
+        audit::{self, AuditEntry, Direction as AuditDirection},
+        conflicts, shadow,
+    },
+    upsert::RecordRow,
+    values::canonical_hubspot,
+};
+use uuid::Uuid;
+
+use super::{
+    TwoWayObject,
+    object::ROW_ID_PROPERTY,
+    shadow_io::{self, ms, postgres_version},
+};
+use crate::merge::{FieldInput, FieldOutcome, MergeContext, merge_field};
+use crate::model::{FieldValue, Observed, Side, Version};
+use crate::policy::Direction;
+
+/// What the inbound merge decided for a batch of HubSpot records.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InboundOutcome {
+    /// The rows to write to PostgreSQL (fields that must not be written are removed; whole
+    /// records deleted in PostgreSQL are left out).
+    pub rows: Vec<RecordRow>,
+    /// Field values dropped as echoes of what both sides already agree on.
+    pub echoes: u64,
+    /// Field values dropped because PostgreSQL has a newer pending change, or as stale.
+    pub held_back: u64,
+    /// Conflicts settled by the policy.
+    pub resolved_conflicts: u64,
+    /// Conflicts queued for a person (`manual`).
+    pub manual_conflicts: u64,
+    /// Records left out because PostgreSQL deleted them.
+    pub dropped_deleted: u64,
+    /// Records linked to the row that created them through `hubsync_row_id`.
+    pub linked: u64,
+}
+
+/// PostgreSQL's pending (not yet sent) changes of one record.
+#[derive(Debug, Clone)]
+struct PendingChange {
+    columns: BTreeSet<String>,
+    version: Version,
+}
+
+/// Merges HubSpot records of a two-way object against the shadow and PostgreSQL's pending
+/// changes; returns the rows to write. Writes the shadow, conflicts and audit entries
+/// through `client`: call it in the (tagged) transaction that then writes the rows, so
+/// both commit together.
+///
+/// # Errors
+/// Database errors (the caller's transaction is then unusable).
+pub async fn inbound<C: GenericClient>(
+    client: &C,
+    object: &TwoWayObject,
+    rows: Vec<RecordRow>,
+    now: DateTime<Utc>,
+) -> Result<InboundOutcome, StoreError> {
+    let name = object.name();
+    let mut out = InboundOutcome::default();
+    let mut rows = rows;
+    out.linked = link_by_row_id(client, object, &mut rows).await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.hs_object_id).collect();
+    let deleted = deleted_in_postgres(client, object, &ids).await?;
+    let pending = pending_changes(client, name, &ids).await?;
+    let pending_ids: Vec<i64> = pending.keys().copied().collect();
+    let current: HashMap<i64, StoredRow> = read_rows_by_ids(client, &object.mapping, &pending_ids)
+        .await?
+        .into_iter()
+        .filter_map(|r| r.hs_object_id.map(|id| (id, r)))
+        .collect();
+    let shadows = shadow_io::load(client, name, &ids).await?;
+    let ctx = MergeContext {
+        clock: object.clock,
+        now_ms: ms(now),
+    };
+
+    let mut shadow_writes = Vec::new();
+    let mut audits = Vec::new();
+    let mut reassert: Vec<(i64, String)> = Vec::new();
+    let mut kept = Vec::with_capacity(rows.len());
+    for mut row in rows {
+        let id = row.hs_object_id;
+        if deleted.contains(&id) {
+            out.dropped_deleted += 1;
+            continue;
+        }
+        let hs_version = Version::hubspot(ms(row.updated_at));
+        let pg = pending.get(&id);
+        let record_shadow = shadows.get(&id);
+        let fields: Vec<String> = row.properties.keys().cloned().collect();
+        for field in fields {
+            let rule = object.rules.resolve(&field);
+            if rule.direction == Direction::HubSpotToPostgres && object.rules.is_read_only(&field) {
+                continue; // HubSpot owns it outright: no shadow needed.
+            }
+            let raw = row.properties.get(&field).cloned().flatten();
+            let hs_obs = Observed::new(canonical(object, &field, raw), hs_version);
+            let pg_obs = pg.and_then(|p| pg_observation(object, &field, p, current.get(&id)));
+            let shadow = record_shadow.and_then(|s| s.get(&field));
+            let merged = merge_field(
+                FieldInput {
+                    shadow,
+                    hubspot: Some(&hs_obs),
+                    postgres: pg_obs.as_ref(),
+                },
+                rule,
+                &ctx,
+            );
+            let mut keep = |value: Option<FieldValue>| match value {
+                Some(v) => {
+                    row.properties.insert(field.clone(), v);
+                }
+                None => {
+                    row.properties.remove(&field);
+                }
+            };
+            match &merged.outcome {
+                FieldOutcome::ApplyToPostgres(v) => keep(Some(v.clone())),
+                FieldOutcome::Agreed | FieldOutcome::NoOp if pg_obs.is_none() => {}
+                FieldOutcome::Echo(_) if pg_obs.is_none() => out.echoes += 1,
+                FieldOutcome::Echo(_) => {
+                    out.echoes += 1;
+                    keep(None);
+                }
+                FieldOutcome::Agreed | FieldOutcome::NoOp => keep(None),
+                FieldOutcome::ApplyToHubSpot(_) => {
+                    // PostgreSQL's pending change goes out with the writer, which updates
+                    // the shadow once HubSpot accepted it.
+                    keep(None);
+                    continue;
+                }
+                FieldOutcome::Stale(_) => {
+                    out.held_back += 1;
+                    keep(None);
+                }
+                FieldOutcome::Conflict(r) => {
+                    out.resolved_conflicts += 1;
+                    audits.push(
+                        AuditEntry {
+                            hs_object_id: Some(id),
+                            ..AuditEntry::new(
+                                audit_direction(r.winner),
+                                object.name(),
+                                "conflict_resolved",
+                            )
+                        }
+                        .change(
+                            &field,
+                            r.overridden.as_deref(),
+                            r.value.as_deref(),
+                        ),
+                    );
+                    if r.winner == Side::HubSpot {
+                        keep(Some(r.value.clone()));
+                    } else {
+                        // The shadow stays as it was: the writer then sees PostgreSQL's
+                        // value as a change and sends it.
+                        keep(None);
+                        if pg_obs.is_none() {
+                            // HubSpot changed a field PostgreSQL owns: remember HubSpot's value
+                            // as the agreed one, so the queued re-send is a change.
+                            let mut s = merged.shadow.clone().unwrap_or_else(|| empty_shadow(&ctx));
+                            s.value = hs_obs.value.clone();
+                            shadow_writes.push(shadow_io::to_store(name, id, &field, &s));
+                            reassert.push((id, field.clone()));
+                        }
+                        continue;
+                    }
+                }
+                FieldOutcome::Manual(open) => {
+                    out.manual_conflicts += 1;
+                    keep(None);
+                    let c = shadow_io::new_conflict(name, id, &field, shadow, open);
+                    conflicts::record(client, &c).await?;
+                    continue;
+                }
+            }
+            if let Some(s) = &merged.shadow
+                && Some(s) != shadow
+            {
+                shadow_writes.push(shadow_io::to_store(name, id, &field, s));
+            }
+        }
+        kept.push(row);
+    }
+    shadow::put_many(client, &shadow_writes).await?;
+    audit::insert(client, &audits).await?;
+    queue_resend(client, object, &reassert).await?;
+    out.rows = kept;
+    Ok(out)
+}
+
+fn empty_shadow(ctx: &MergeContext) -> crate::model::ShadowField {
+    crate::model::ShadowField {
+        value: None,
+        hubspot_version: None,
+        postgres_version: None,
+        agreed_at_ms: ctx.now_ms,
+        origin: None,
+        conflict: None,
+    }
+}
+
+/// The audit direction of a write towards the loser of a conflict won by `winner`.
+pub(crate) fn audit_direction(winner: Side) -> AuditDirection {
+    match winner {
+        Side::HubSpot => AuditDirection::HubspotToPostgres,
+        Side::Postgres => AuditDirection::PostgresToHubspot,
+    }
+}
+
+/// HubSpot's raw value in the canonical form the shadow keeps (what reading the column
+/// back yields); a value the column cannot hold is compared verbatim.
+pub(crate) fn canonical(object: &TwoWayObject, property: &str, raw: Option<String>) -> FieldValue {
+    let raw = raw.filter(|s| !s.is_empty())?;
+    match object.mapping.column_for(property) {
+        Some(c) => canonical_hubspot(c.column_type, &raw).unwrap_or(Some(raw)),
+        None => Some(raw),
+    }
+}
+
+/// PostgreSQL's observation of `field` if its column has a pending change.
+fn pg_observation(
+    object: &TwoWayObject,
+    field: &str,
+    pending: &PendingChange,
+    row: Option<&StoredRow>,
+) -> Option<Observed> {
+    let column = object.mapping.column_for(field)?;
+    if !pending.columns.contains(&column.column) {
+        return None;
+    }
+    let value = row?.properties.get(field).cloned().flatten();
+    Some(Observed::new(value, pending.version))
+}
+
+/// Pending outbox changes (not deletes) of these HubSpot ids: changed columns and the
+/// newest entry's version.
+async fn pending_changes<C: GenericClient>(
+    client: &C,
+    object: &str,
+    ids: &[i64],
+) -> Result<HashMap<i64, PendingChange>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT hs_object_id, max(id), max(changed_at), \
+               array_agg(DISTINCT c) FILTER (WHERE c IS NOT NULL) \
+             FROM hubsync.outbox LEFT JOIN LATERAL unnest(changed_columns) AS c ON true \
+             WHERE object = $1 AND hs_object_id = ANY($2) AND op <> 'DELETE' \
+             GROUP BY hs_object_id",
+            &[&object, &ids],
+        )
+        .await
+        .map_err(|e| StoreError::postgres("read pending outbox changes", e))?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let id: i64 = r.get(0);
+            let columns: Option<Vec<String>> = r.get(3);
+            let change = PendingChange {
+                columns: columns.unwrap_or_default().into_iter().collect(),
+                version: postgres_version(r.get(1), r.get(2)),
+            };
+            (id, change)
+        })
+        .collect())
+}
+
+/// Ids PostgreSQL deleted: a pending DELETE in the outbox, or a record hubsync synced
+/// whose row is gone.
+async fn deleted_in_postgres<C: GenericClient>(
+    client: &C,
+    object: &TwoWayObject,
+    ids: &[i64],
+) -> Result<HashSet<i64>, StoreError> {
+    let sql = format!(
+        "SELECT hs_object_id FROM hubsync.outbox \
+          WHERE object = $1 AND op = 'DELETE' AND hs_object_id = ANY($2) \
+         UNION \
+         SELECT s.hs_object_id FROM hubsync.record_state s \
+          WHERE s.object = $1 AND s.hs_object_id = ANY($2) \
+            AND NOT EXISTS (SELECT 1 FROM {} t WHERE t.hs_object_id = s.hs_object_id)",
+        object.mapping.qualified_table()
+    );
+    let rows = client
+        .query(&sql, &[&object.name(), &ids])
+        .await
+        .map_err(|e| StoreError::postgres("find records deleted in PostgreSQL", e))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Links records carrying `hubsync_row_id` to the row that created them when that row has
+/// no id yet, and strips the property (it is hubsync's, not the user's).
+async fn link_by_row_id<C: GenericClient>(
+    client: &C,
+    object: &TwoWayObject,
+    rows: &mut [RecordRow],
+) -> Result<u64, StoreError> {
+    let mut pairs: Vec<(Uuid, i64)> = Vec::new();
+    for row in rows.iter_mut() {
+        if let Some(Some(key)) = row.properties.remove(ROW_ID_PROPERTY)
+            && let Ok(key) = Uuid::parse_str(&key)
+        {
+            pairs.push((key, row.hs_object_id));
+        }
+    }
+    link_row_ids(client, &object.mapping, &pairs).await
+}
+
+/// Links rows an application inserted to the HubSpot records that carry their row id
+/// (`hubsync_row_id`), for records read from HubSpot, before they are converted to rows
+/// (conversion may drop the property). Call it before writing the records.
+///
+/// # Errors
+/// Database errors.
+pub async fn link_records<C: GenericClient>(
+    client: &C,
+    mapping: &hubsync_store::schema::TableMapping,
+    records: &[hubsync_hubspot::SimpleObject],
+) -> Result<u64, StoreError> {
+    let pairs: Vec<(Uuid, i64)> = records
+        .iter()
+        .filter_map(|r| {
+            let key = Uuid::parse_str(r.property(ROW_ID_PROPERTY)?).ok()?;
+            Some((key, i64::try_from(r.id).ok()?))
+        })
+        .collect();
+    link_row_ids(client, mapping, &pairs).await
+}
+
+/// Queues PostgreSQL's value of `(id, property)` to be sent to HubSpot again (a change
+/// HubSpot made to a field PostgreSQL owns), as an outbox entry the writer picks up.
+async fn queue_resend<C: GenericClient>(
+    client: &C,
+    object: &TwoWayObject,
+    fields: &[(i64, String)],
+) -> Result<(), StoreError> {
+    for (id, property) in fields {
+        let Some(column) = object.mapping.column_for(property) else {
+            continue;
+        };
+        let sql = format!(
+            "INSERT INTO hubsync.outbox (object, source_table, op, row_key, hs_object_id, \
+               changed_columns) \
+             SELECT $1, $2, 'UPDATE', hubsync_row_id::text, hs_object_id, ARRAY[$3] \
+             FROM {} WHERE hs_object_id = $4",
+            object.mapping.qualified_table()
+        );
+        client
+            .execute(
+                &sql,
+                &[
+                    &object.name(),
+                    &object.capture_spec().source_table(),
+                    &column.column,
+                    id,
+                ],
+            )
+            .await
+            .map_err(|e| StoreError::postgres("queue a value to send to HubSpot again", e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,250 @@
+//! Two-way rules against the real emulator and PostgreSQL: the same field edited on both
+//! sides under each policy, manual resolution, echoes after newer local edits, deletes
+//! racing updates, and no write at all on a quiet second pass.
+
+use chrono::{Duration, Utc};
+use hubsync_engine::policy::ConflictPolicy;
+use hubsync_engine::two_way;
+use hubsync_store::state::{conflicts, shadow::Side};
+use hubsync_store::tagged_transaction;
+use hubsync_store::upsert::RecordRow;
+use serde_json::json;
+
+use crate::two_way_kit::{Tw, tw};
+
+/// A synced contact edited on both sides: HubSpot sets `firstname` to "FromHubSpot",
+/// PostgreSQL to "FromPostgres". Returns its id.
+async fn edited_on_both_sides(kit: &Tw, email: &str) -> i64 {
+    kit.sql(&format!(
+        "INSERT INTO hubspot.contacts (email, firstname) VALUES ('{email}', 'Base')"
+    ))
+    .await;
+    kit.pass().await;
+    let id = kit.id_of(email).await;
+    kit.edit_in_hubspot(id, json!({"firstname": "FromHubSpot"}))
+        .await;
+    kit.sql(&format!(
+        "UPDATE hubspot.contacts SET firstname = 'FromPostgres' WHERE hs_object_id = {id}"
+    ))
+    .await;
+    id
+}
+
+async fn both_sides(kit: &Tw, id: i64) -> (String, String) {
+    let pg: String = kit
+        .scalar(&format!(
+            "SELECT firstname FROM hubspot.contacts WHERE hs_object_id = {id}"
+        ))
+        .await;
+    let hs = kit.hubspot(id).await["properties"]["firstname"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    (pg, hs)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hubspot_wins_and_postgres_wins() {
+    for (policy, winner) in [
+        (ConflictPolicy::HubSpotWins, "FromHubSpot"),
+        (ConflictPolicy::PostgresWins, "FromPostgres"),
+    ] {
+        let kit = tw(policy).await;
+        let id = edited_on_both_sides(&kit, "both@example.com").await;
+        kit.pass().await;
+        assert_eq!(
+            both_sides(&kit, id).await,
+            (winner.to_owned(), winner.to_owned()),
+            "{policy}"
+        );
+        // Settled: a further pass changes nothing and writes nothing to HubSpot.
+        kit.reset_stats().await;
+        kit.pass().await;
+        assert_eq!(
+            kit.write_calls().await,
+            0,
+            "{policy}: {}",
+            kit.stats().await
+        );
+        assert_eq!(
+            both_sides(&kit, id).await,
+            (winner.to_owned(), winner.to_owned())
+        );
+        let audited: i64 = kit
+            .scalar("SELECT count(*) FROM hubsync.audit WHERE action = 'conflict_resolved'")
+            .await;
+        assert!(
+            audited >= 1 || policy == ConflictPolicy::PostgresWins,
+            "{policy}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn manual_conflicts_wait_for_a_person_and_resolve_either_way() {
+    let kit = tw(ConflictPolicy::Manual).await;
+    let id = edited_on_both_sides(&kit, "manual@example.com").await;
+    kit.pass().await;
+    // Neither side is overwritten; the conflict is queued with both values.
+    assert_eq!(
+        both_sides(&kit, id).await,
+        ("FromPostgres".to_owned(), "FromHubSpot".to_owned())
+    );
+    let conn = kit.store().client().await.expect("conn");
+    let open = conflicts::list(&conn, conflicts::ConflictFilter::Open, Some("contacts"), 10)
+        .await
+        .expect("list");
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].detail.hubspot_value.as_deref(), Some("FromHubSpot"));
+    assert_eq!(
+        open[0].detail.postgres_value.as_deref(),
+        Some("FromPostgres")
+    );
+    // Passes while it is open write nothing.
+    kit.reset_stats().await;
+    kit.pass().await;
+    assert_eq!(kit.write_calls().await, 0);
+    // Take PostgreSQL's value: HubSpot follows.
+    conflicts::resolve(&conn, open[0].id, Side::Postgres)
+        .await
+        .expect("resolve");
+    kit.pass().await;
+    assert_eq!(
+        both_sides(&kit, id).await,
+        ("FromPostgres".to_owned(), "FromPostgres".to_owned())
+    );
+    // A second conflict, resolved by SQL towards HubSpot.
+    kit.edit_in_hubspot(id, json!({"firstname": "H2"})).await;
+    kit.sql(&format!(
+        "UPDATE hubspot.contacts SET firstname = 'P2' WHERE hs_object_id = {id}"
+    ))
+    .await;
+    kit.pass().await;
+    kit.sql("UPDATE hubsync.conflicts SET resolution = 'hubspot' WHERE status = 'open'")
+        .await;
+    kit.pass().await;
+    assert_eq!(
+        both_sides(&kit, id).await,
+        ("H2".to_owned(), "H2".to_owned())
+    );
+    let applied: i64 = kit
+        .scalar("SELECT count(*) FROM hubsync.conflicts WHERE applied_at IS NOT NULL")
+        .await;
+    assert_eq!(applied, 2);
+    kit.reset_stats().await;
+    kit.pass().await;
+    assert_eq!(kit.write_calls().await, 0);
+}
+
+/// `last-write-wins` by source versions: HubSpot's record version against the pending
+/// PostgreSQL change's capture time, outside the skew window either way.
+#[tokio::test(flavor = "multi_thread")]
+async fn last_write_wins_orders_by_source_versions() {
+    let kit = tw(ConflictPolicy::LastWriteWins).await;
+    let id = edited_on_both_sides(&kit, "lww@example.com").await;
+    let object = kit.object().await;
+    let row = |updated_at| RecordRow {
+        hs_object_id: id,
+        properties: [("firstname".to_owned(), Some("FromHubSpot".to_owned()))].into(),
+        created_at: None,
+        updated_at,
+        archived_at: None,
+    };
+    // PostgreSQL's change was captured an hour from now (a later commit than HubSpot's
+    // edit a minute from now): PostgreSQL wins, the field is held back from the row.
+    kit.sql("UPDATE hubsync.outbox SET changed_at = now() + interval '1 hour'")
+        .await;
+    let mut conn = kit.store().client().await.expect("conn");
+    let tx = tagged_transaction(&mut conn).await.expect("tx");
+    let soon = Utc::now() + Duration::minutes(1);
+    let pg_later = two_way::inbound(&tx, &object, vec![row(soon)], Utc::now())
+        .await
+        .expect("inbound");
+    assert!(
+        !pg_later.rows[0].properties.contains_key("firstname"),
+        "{pg_later:?}"
+    );
+    assert_eq!(pg_later.resolved_conflicts, 1);
+    drop(tx);
+    // HubSpot's write two hours from now is the later one: HubSpot wins.
+    let tx = tagged_transaction(&mut conn).await.expect("tx");
+    let later = Utc::now() + Duration::hours(2);
+    let hs_later = two_way::inbound(&tx, &object, vec![row(later)], Utc::now())
+        .await
+        .expect("inbound");
+    assert_eq!(
+        hs_later.rows[0].properties["firstname"].as_deref(),
+        Some("FromHubSpot")
+    );
+    assert_eq!(hs_later.resolved_conflicts, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_echo_arriving_after_a_newer_local_edit_does_not_flip_it_back() {
+    let kit = tw(ConflictPolicy::LastWriteWins).await;
+    kit.sql("INSERT INTO hubspot.contacts (email, firstname) VALUES ('echo@example.com', 'One')")
+        .await;
+    kit.push().await;
+    let id = kit.id_of("echo@example.com").await;
+    // A newer local edit is pending while HubSpot's copy (the echo of "One") is pulled.
+    kit.sql(&format!(
+        "UPDATE hubspot.contacts SET firstname = 'Two' WHERE hs_object_id = {id}"
+    ))
+    .await;
+    kit.pull().await;
+    let (pg, _) = both_sides(&kit, id).await;
+    assert_eq!(
+        pg, "Two",
+        "the echo must not overwrite the newer local value"
+    );
+    let report = kit.push().await;
+    assert_eq!(report.updated, 1, "{report:?}");
+    assert_eq!(
+        both_sides(&kit, id).await,
+        ("Two".to_owned(), "Two".to_owned())
+    );
+    kit.reset_stats().await;
+    kit.pass().await;
+    assert_eq!(kit.write_calls().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delete_wins_over_a_racing_update_on_either_side() {
+    let kit = tw(ConflictPolicy::LastWriteWins).await;
+    kit.sql("INSERT INTO hubspot.contacts (email) VALUES ('a@example.com'), ('b@example.com')")
+        .await;
+    kit.pass().await;
+    let a = kit.id_of("a@example.com").await;
+    let b = kit.id_of("b@example.com").await;
+    // a: deleted in PostgreSQL while HubSpot updates it.
+    kit.sql("DELETE FROM hubspot.contacts WHERE email = 'a@example.com'")
+        .await;
+    kit.edit_in_hubspot(a, json!({"firstname": "Late"})).await;
+    // b: archived in HubSpot while PostgreSQL updates it.
+    kit.client
+        .archive_object("contacts", u64::try_from(b).unwrap_or_default())
+        .await
+        .expect("archive");
+    kit.sql(&format!(
+        "UPDATE hubspot.contacts SET firstname = 'Late' WHERE hs_object_id = {b}"
+    ))
+    .await;
+    let report = kit.pass().await;
+    assert_eq!(report.failed, 0, "{report:?}");
+    let a_rows: i64 = kit
+        .scalar(&format!(
+            "SELECT count(*) FROM hubspot.contacts WHERE hs_object_id = {a}"
+        ))
+        .await;
+    assert_eq!(a_rows, 0, "a deleted row is not revived by a racing update");
+    assert_eq!(kit.count_in_hubspot("email", "a@example.com").await, 0);
+    let b_archived: bool = kit
+        .scalar(&format!(
+            "SELECT archived_at IS NOT NULL FROM hubspot.contacts WHERE hs_object_id = {b}"
+        ))
+        .await;
+    assert!(b_archived, "the row follows HubSpot's archive");
+    kit.reset_stats().await;
+    kit.pass().await;
+    assert_eq!(kit.write_calls().await, 0, "{}", kit.stats().await);
+}
