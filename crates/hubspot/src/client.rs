@@ -371,6 +371,20 @@ mod tests {
         assert!(!shown.contains("secret"), "{shown}");
     }
 
+    /// Engines spawn these futures onto a multi-threaded runtime: they must be `Send`.
+    #[test]
+    fn call_futures_are_send() {
+        fn assert_send<T: Send>(_: &T) {}
+        let c = client("http://127.0.0.1:9");
+        assert_send(&c.list_page("contacts", &crate::ListRequest::default()));
+        assert_send(&c.batch_upsert("contacts", &[]));
+        assert_send(&c.read_associations("contacts", "companies", &[]));
+        let from = chrono::Utc::now();
+        let mut pull = c.modified_between("contacts", from, from, &[]);
+        assert_send(&pull.next_page());
+        assert_send(&c.list_pages("contacts", crate::ListRequest::default()));
+    }
+
     #[tokio::test]
     async fn unreachable_host_is_retried_then_surfaced() {
         let url = Url::parse("http://127.0.0.1:1").expect("url");

@@ -16,8 +16,16 @@ use crate::retry::{RetryAction, classify, classify_transport};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HubSpotError {
-    /// HubSpot answered with a non-success status.
-    #[error("HubSpot answered {} on {}: {}", .0.status, .0.endpoint, .0.message)]
+    /// HubSpot answered with a non-success status. The display names the status, category
+    /// and correlation id but not HubSpot's message, which can quote property values; read it
+    /// from [`ApiError::message`] where it is safe to show.
+    #[error(
+        "HubSpot answered {} ({}) on {} [correlation id {}]",
+        .0.status,
+        .0.category.as_deref().unwrap_or("no category"),
+        .0.endpoint,
+        .0.correlation_id.as_deref().unwrap_or("none")
+    )]
     Api(Box<ApiError>),
     /// A record with the same unique value already exists (HTTP 409, e.g. a contact's email).
     /// `existing_id` is the record that holds the value: link to it instead of retrying
@@ -318,5 +326,14 @@ mod tests {
         );
         assert_eq!(api.sub_category.as_deref(), Some("crm.X"));
         assert!(!err.is_retryable());
+        let shown = err.to_string();
+        assert!(
+            shown.contains("400") && shown.contains("VALIDATION_ERROR"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("does not exist"),
+            "messages may quote values: {shown}"
+        );
     }
 }

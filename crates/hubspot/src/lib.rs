@@ -2,7 +2,16 @@
 //!
 //! Knows nothing of PostgreSQL. Every call goes through one [`HubSpotClient`] with one rate
 //! governor per portal ([`rate_limit`]), one retry classification ([`retry::classify`]) and one
-//! typed error ([`HubSpotError`]).
+//! typed error ([`HubSpotError`]). Per-call accounting is in [`HubSpotClient::stats`] and the
+//! `hubsync_hubspot_*` metrics ([`metric_names`]).
+//!
+//! What is where:
+//! * records: [`objects`] (get/create/update/archive/merge/GDPR), [`pagination`] (list pages
+//!   with property chunking, as a stream), [`batch`] (read/create/update/upsert/archive with
+//!   per-item errors);
+//! * change detection: [`search`] (requests and pages) and [`incremental`] (modified-date
+//!   windows past the 10,000 cap); [`webhook`] (events and v1/v2/v3 signatures);
+//! * metadata: [`properties`], [`schemas`], [`owners`], [`pipelines`], [`associations`] (v4).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), hubsync_hubspot::HubSpotError> {

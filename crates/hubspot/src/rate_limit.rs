@@ -334,10 +334,14 @@ impl Governor {
         sent_at: Instant,
         headers: &RateHeaders,
     ) {
-        if headers.daily_remaining == Some(0) {
-            lock(&self.daily)
-                .exhausted_at
-                .get_or_insert_with(Instant::now);
+        match headers.daily_remaining {
+            Some(0) => {
+                lock(&self.daily)
+                    .exhausted_at
+                    .get_or_insert_with(Instant::now);
+            }
+            Some(_) => lock(&self.daily).exhausted_at = None,
+            None => {}
         }
         if class != EndpointClass::Burst {
             return;

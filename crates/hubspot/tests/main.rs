@@ -8,3 +8,4 @@ mod objects;
 mod rate;
 mod search;
 mod support;
+mod webhooks;
