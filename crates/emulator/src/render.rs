@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value, json};
 
 use crate::properties::{Derived, PropId};
@@ -80,65 +81,95 @@ pub fn record_url(portal_id: u32, ty: ObjectTypeId, id: u64) -> String {
     format!("https://app.hubspot.com/contacts/{portal_id}/record/{ty}/{id}")
 }
 
-/// A record as `SimplePublicObject(WithAssociations)`.
-pub fn record_json(crm: &Crm, table: &ObjectTable, record: &Record, sel: &Selection) -> Value {
-    let mut props = Map::new();
-    for &p in &sel.props {
-        let Some(def) = table.props.def(p) else {
-            continue;
-        };
-        let value =
-            value_of(table, record, p).map_or(Value::Null, |v| Value::String(v.into_owned()));
-        props.insert(def.name.clone(), value);
-    }
-    let mut out = Map::new();
-    out.insert("id".into(), Value::String(record.id.to_string()));
-    out.insert("properties".into(), Value::Object(props));
-    if !sel.history.is_empty() {
-        let mut hist = Map::new();
-        for &p in &sel.history {
-            let Some(def) = table.props.def(p) else {
-                continue;
-            };
-            let entries: Vec<Value> = history_entries(table, record, p);
-            hist.insert(def.name.clone(), Value::Array(entries));
-        }
-        out.insert("propertiesWithHistory".into(), Value::Object(hist));
-    }
-    if !sel.associations.is_empty() {
-        let mut assoc = Map::new();
-        for (to, name) in &sel.associations {
-            let refs = crm.associations.expand_v3(table.kind.id, record.id, *to);
-            if refs.is_empty() {
-                continue;
+/// A record as `SimplePublicObject(WithAssociations)`, serialised straight from the store (no
+/// intermediate JSON tree: list and search pages are built from these).
+pub struct RecordView<'a> {
+    /// The CRM (associations, portal id).
+    pub crm: &'a Crm,
+    /// The record's type.
+    pub table: &'a ObjectTable,
+    /// The record.
+    pub record: &'a Record,
+    /// What to include.
+    pub sel: &'a Selection,
+}
+
+struct PropsView<'a>(&'a RecordView<'a>);
+
+impl Serialize for PropsView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let v = self.0;
+        let mut map = s.serialize_map(Some(v.sel.props.len()))?;
+        for &p in &v.sel.props {
+            if let Some(def) = v.table.props.def(p) {
+                map.serialize_entry(def.name.as_str(), &value_of(v.table, v.record, p))?;
             }
-            let results: Vec<Value> = refs
-                .into_iter()
-                .map(|r| json!({"id": r.id.to_string(), "type": r.type_name}))
-                .collect();
-            assoc.insert(name.clone(), json!({ "results": results }));
         }
-        if !assoc.is_empty() {
-            out.insert("associations".into(), Value::Object(assoc));
+        map.end()
+    }
+}
+
+impl Serialize for RecordView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (table, record, sel) = (self.table, self.record, self.sel);
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("id", &record.id.to_string())?;
+        map.serialize_entry("properties", &PropsView(self))?;
+        if !sel.history.is_empty() {
+            let mut hist = Map::new();
+            for &p in &sel.history {
+                if let Some(def) = table.props.def(p) {
+                    hist.insert(
+                        def.name.clone(),
+                        Value::Array(history_entries(table, record, p)),
+                    );
+                }
+            }
+            map.serialize_entry("propertiesWithHistory", &hist)?;
         }
+        if !sel.associations.is_empty() {
+            let mut assoc = Map::new();
+            for (to, name) in &sel.associations {
+                let refs = self
+                    .crm
+                    .associations
+                    .expand_v3(table.kind.id, record.id, *to);
+                if refs.is_empty() {
+                    continue;
+                }
+                let results: Vec<Value> = refs
+                    .into_iter()
+                    .map(|r| json!({"id": r.id.to_string(), "type": r.type_name}))
+                    .collect();
+                assoc.insert(name.clone(), json!({ "results": results }));
+            }
+            if !assoc.is_empty() {
+                map.serialize_entry("associations", &assoc)?;
+            }
+        }
+        map.serialize_entry("createdAt", &iso_millis(record.created))?;
+        map.serialize_entry("updatedAt", &iso_millis(record.modified))?;
+        map.serialize_entry("archived", &record.archived_at.is_some())?;
+        if let Some(at) = record.archived_at {
+            map.serialize_entry("archivedAt", &iso_millis(at))?;
+        }
+        map.serialize_entry(
+            "url",
+            &record_url(self.crm.portal_id, table.kind.id, record.id),
+        )?;
+        map.end()
     }
-    out.insert(
-        "createdAt".into(),
-        Value::String(iso_millis(record.created)),
-    );
-    out.insert(
-        "updatedAt".into(),
-        Value::String(iso_millis(record.modified)),
-    );
-    out.insert("archived".into(), Value::Bool(record.archived_at.is_some()));
-    if let Some(at) = record.archived_at {
-        out.insert("archivedAt".into(), Value::String(iso_millis(at)));
-    }
-    out.insert(
-        "url".into(),
-        Value::String(record_url(crm.portal_id, table.kind.id, record.id)),
-    );
-    Value::Object(out)
+}
+
+/// A record as `SimplePublicObject(WithAssociations)` JSON.
+pub fn record_json(crm: &Crm, table: &ObjectTable, record: &Record, sel: &Selection) -> Value {
+    serde_json::to_value(RecordView {
+        crm,
+        table,
+        record,
+        sel,
+    })
+    .unwrap_or_default()
 }
 
 fn history_entries(table: &ObjectTable, record: &Record, p: PropId) -> Vec<Value> {

@@ -351,6 +351,36 @@ fn plan(group: &[Compiled<'_>]) -> Plan {
     best
 }
 
+/// Which index a derived property lives in (0 none, 1 modified, 2 created).
+fn plan_of(def: &PropertyDef) -> u8 {
+    match def.derived {
+        Some(Derived::Modified) => 1,
+        Some(Derived::Created) => 2,
+        _ => 0,
+    }
+}
+
+fn plan_of_plan(p: Plan) -> u8 {
+    match p {
+        Plan::Modified(..) => 1,
+        Plan::Created(..) => 2,
+        _ => 3,
+    }
+}
+
+/// The ids of a date-index range, in index order.
+fn index_range(
+    table: &ObjectTable,
+    p: Plan,
+) -> Option<Box<dyn DoubleEndedIterator<Item = u64> + '_>> {
+    let store = &table.store;
+    match p {
+        Plan::Modified(lo, hi) => Some(Box::new(store.modified_range(lo, hi).map(|(_, id)| id))),
+        Plan::Created(lo, hi) => Some(Box::new(store.created_range(lo, hi).map(|(_, id)| id))),
+        _ => None,
+    }
+}
+
 fn candidates<'a>(
     table: &'a ObjectTable,
     plan: Plan,
@@ -446,6 +476,28 @@ pub fn run(
             _ => None,
         };
         if let Some(p) = p {
+            let covered = visible_until.is_none()
+                && words.is_empty()
+                && group
+                    .iter()
+                    .all(|c| bounds(c).is_some() && plan_of(c.def) == plan_of_plan(p));
+            if covered && let Some(index) = index_range(table, p) {
+                // Every filter is the index range itself: count and page without the records.
+                let iter: Box<dyn Iterator<Item = u64>> = if asc {
+                    Box::new(index)
+                } else {
+                    Box::new(index.rev())
+                };
+                let mut total = 0;
+                let mut ids = Vec::with_capacity(query.limit);
+                for id in iter {
+                    if total >= query.offset && total < end {
+                        ids.push(id);
+                    }
+                    total += 1;
+                }
+                return Ok(page(total, ids, query));
+            }
             let iter = candidates(table, p);
             let iter: Box<dyn Iterator<Item = &Record>> =
                 if asc { iter } else { Box::new(iter.rev()) };

@@ -160,7 +160,10 @@ pub fn seed(crm: &mut Crm, config: &SeedConfig) {
     if crm.owners.all().is_empty() {
         crm.owners.seed(12, config.value);
     }
-    let owners: Vec<String> = crm.owners.all().iter().map(|o| o.id.to_string()).collect();
+    let mut owners: Vec<String> = crm.owners.all().iter().map(|o| o.id.to_string()).collect();
+    if owners.is_empty() {
+        owners.push(String::new());
+    }
     let mut rng = StdRng::seed_from_u64(config.value);
     let companies = seed_companies(crm, &mut rng, config.companies, &owners);
     let contacts = seed_contacts(crm, &mut rng, config.contacts, &owners, &companies);

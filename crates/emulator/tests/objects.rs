@@ -338,3 +338,46 @@ async fn object_types_resolve_by_name_id_and_singular() {
         "Unable to infer object type from: butterflies"
     );
 }
+
+#[tokio::test]
+async fn create_with_associations_links_records_and_expands_them() {
+    let emu = Emu::start().await;
+    let r = emu
+        .post(
+            "/crm/v3/objects/companies",
+            json!({"properties": {"name": "Acme"}}),
+        )
+        .await;
+    let company = r.body["id"].as_str().expect("id").to_owned();
+    let r = emu
+        .post(
+            "/crm/v3/objects/contacts",
+            json!({"properties": {"email": "linked@example.com"},
+                   "associations": [{"to": {"id": company},
+                       "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}]}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let id = r.body["id"].as_str().expect("id").to_owned();
+    let r = emu
+        .get(&format!(
+            "/crm/v3/objects/contacts/{id}?associations=companies"
+        ))
+        .await;
+    let refs = r.body["associations"]["companies"]["results"]
+        .as_array()
+        .expect("expansion")
+        .clone();
+    assert!(
+        refs.iter()
+            .any(|x| x["id"] == company.as_str() && x["type"] == "contact_to_company_unlabeled")
+    );
+    let r = emu
+        .post(
+            "/crm/v3/objects/contacts",
+            json!({"properties": {}, "associations": [{"to": {"id": "1"},
+                "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 279}]}]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "unknown target");
+}

@@ -230,3 +230,68 @@ async fn archived_records_are_not_searchable() {
     emu.delete(&format!("/crm/v3/objects/contacts/{a}")).await;
     assert_eq!(ids(&emu, json!({})).await, vec![b]);
 }
+
+#[tokio::test]
+async fn search_honours_the_index_lag_fault() {
+    let emu = Emu::start().await;
+    let r = emu
+        .post("/_emulator/faults", json!({"search_lag_ms": 600_000}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let id = emu.contact(json!({"email": "lagged@example.com"})).await;
+    assert!(ids(&emu, json!({})).await.is_empty(), "not yet indexed");
+    assert_eq!(
+        emu.get(&format!("/crm/v3/objects/contacts/{id}"))
+            .await
+            .status,
+        StatusCode::OK,
+        "reads are not lagged"
+    );
+    emu.delete("/_emulator/faults").await;
+    assert_eq!(ids(&emu, json!({})).await, vec![id]);
+}
+
+#[tokio::test]
+async fn date_and_checkbox_properties_filter_by_value() {
+    let emu = Emu::start().await;
+    let g = "ticketinformation";
+    let r = emu
+        .post("/crm/v3/properties/tickets", json!({"name": "due", "label": "Due", "type": "date", "fieldType": "date", "groupName": g}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let make = |due: &str, cat: &str| json!({"properties": {"subject": "s", "due": due, "hs_ticket_category": cat}});
+    let a = emu
+        .post(
+            "/crm/v3/objects/tickets",
+            make("2024-03-01", "BILLING_ISSUE;PRODUCT_ISSUE"),
+        )
+        .await;
+    let b = emu
+        .post(
+            "/crm/v3/objects/tickets",
+            make("2024-05-01", "FEATURE_REQUEST"),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    let (a, b) = (a.body["id"].clone(), b.body["id"].clone());
+    let found = |body: Value| async {
+        let r = emu.post("/crm/v3/objects/tickets/search", body).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        r.body["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|x| x["id"].clone())
+            .collect::<Vec<_>>()
+    };
+    let before = json!({"filterGroups": [{"filters": [{"propertyName": "due", "operator": "LT", "value": "1711929600000"}]}]});
+    assert_eq!(
+        found(before).await,
+        vec![a.clone()],
+        "date filter with epoch ms (2024-04-01)"
+    );
+    let cat = json!({"filterGroups": [{"filters": [{"propertyName": "hs_ticket_category", "operator": "EQ", "value": "PRODUCT_ISSUE"}]}]});
+    assert_eq!(found(cat).await, vec![a]);
+    let none = json!({"filterGroups": [{"filters": [{"propertyName": "hs_ticket_category", "operator": "NOT_IN", "values": ["BILLING_ISSUE"]}]}]});
+    assert_eq!(found(none).await, vec![b]);
+}

@@ -13,11 +13,14 @@ pub(crate) mod properties;
 pub(crate) mod schemas;
 pub(crate) mod search;
 
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::{
     Router,
     body::Bytes,
     extract::{FromRequest, Request},
 };
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::{
@@ -139,6 +142,23 @@ pub(crate) fn parse_limit(text: &str, max: usize) -> Result<usize, ApiError> {
         ))
         .with_context("limit", [text])),
     }
+}
+
+/// A 200 JSON response serialised straight from `value` (no intermediate JSON tree).
+pub(crate) fn json_response<T: Serialize>(value: &T) -> Result<Response, ApiError> {
+    let bytes = serde_json::to_vec(value).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL_ERROR",
+            e.to_string(),
+        )
+    })?;
+    let mut response = (StatusCode::OK, bytes).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json;charset=utf-8"),
+    );
+    Ok(response)
 }
 
 /// Resolves `{objectType}` or answers HubSpot's 400.

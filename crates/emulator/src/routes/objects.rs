@@ -8,10 +8,10 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{Body, Params, resolve};
+use super::{Body, Params, json_response, resolve};
 use crate::{
     AppState,
     associations::AssociationKind,
@@ -19,7 +19,7 @@ use crate::{
     events::CrmEvent,
     payload::{read_crm, write_crm},
     records::Record,
-    render::{Selection, record_json},
+    render::{RecordView, Selection, record_json},
     state::{Crm, ObjectTable, ObjectTypeId},
     writes::Writer,
 };
@@ -42,11 +42,19 @@ pub(crate) fn routes() -> Router<AppState> {
 const LIST_MAX: usize = 100;
 const HISTORY_MAX: usize = 50;
 
+/// A list page, serialised from record views.
+#[derive(Serialize)]
+struct ListPage<'a> {
+    results: Vec<RecordView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paging: Option<Value>,
+}
+
 async fn list(
     State(state): State<AppState>,
     Path(object_type): Path<String>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref());
     let history = params.list("propertiesWithHistory");
     let max = if history.is_empty() {
@@ -77,29 +85,32 @@ async fn list(
     let mut iter = table.store.page_after(after.saturating_sub(1), archived);
     let page: Vec<&Record> = iter.by_ref().take(limit).collect();
     let more = iter.next().is_some();
-    let results: Vec<Value> = page
-        .iter()
-        .map(|r| record_json(&crm, table, r, &sel))
-        .collect();
-    let mut body = json!({ "results": results });
+    let mut paging = None;
     if more && let Some(last) = page.last() {
         let next = (last.id + 1).to_string();
         let mut link = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in raw
+        let pairs = raw
             .as_deref()
-            .map(|q| url::form_urlencoded::parse(q.as_bytes()))
-            .into_iter()
-            .flatten()
-        {
+            .map(|q| url::form_urlencoded::parse(q.as_bytes()));
+        for (k, v) in pairs.into_iter().flatten() {
             if k != "after" {
                 link.append_pair(&k, &v);
             }
         }
         link.append_pair("after", &next);
-        body["paging"] = json!({"next": {"after": next,
-            "link": format!("https://api.hubapi.com/crm/v3/objects/{object_type}?{}", link.finish())}});
+        paging = Some(json!({"next": {"after": next,
+            "link": format!("https://api.hubapi.com/crm/v3/objects/{object_type}?{}", link.finish())}}));
     }
-    Ok(Json(body))
+    let results = page
+        .into_iter()
+        .map(|record| RecordView {
+            crm: &crm,
+            table,
+            record,
+            sel: &sel,
+        })
+        .collect();
+    json_response(&ListPage { results, paging })
 }
 
 /// The table of a resolved type.

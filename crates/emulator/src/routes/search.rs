@@ -5,21 +5,22 @@
 use std::time::Duration;
 
 use axum::{
-    Json, Router,
+    Router,
     extract::{Path, State},
+    response::Response,
     routing::post,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::objects::table;
-use super::{Body, parse_limit, resolve};
+use super::{Body, json_response, parse_limit, resolve};
 use crate::{
     AppState, catalog,
     error::ApiError,
     payload::read_crm,
     records::now_millis,
-    render::{Selection, record_json},
+    render::{RecordView, Selection},
     search::{self, Filter, Op, Query},
 };
 
@@ -198,7 +199,7 @@ async fn search_records(
     State(state): State<AppState>,
     Path(object_type): Path<String>,
     Body(input): Body<Value>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let input: SearchInput = if input.is_null() {
         SearchInput::default()
     } else {
@@ -221,15 +222,32 @@ async fn search_records(
     };
     let page = search::run(table, &query, &text_props, visible_until)?;
     let sel = Selection::new(&crm, table, input.properties.as_deref(), &[], &[]);
-    let results: Vec<Value> = page
+    let results = page
         .ids
         .iter()
         .filter_map(|id| table.store.get(*id))
-        .map(|r| record_json(&crm, table, r, &sel))
+        .map(|record| RecordView {
+            crm: &crm,
+            table,
+            record,
+            sel: &sel,
+        })
         .collect();
-    let mut body = json!({"total": page.total, "results": results});
-    if let Some(next) = page.next {
-        body["paging"] = json!({"next": {"after": next.to_string()}});
-    }
-    Ok(Json(body))
+    let paging = page
+        .next
+        .map(|next| json!({"next": {"after": next.to_string()}}));
+    json_response(&SearchPage {
+        total: page.total,
+        results,
+        paging,
+    })
+}
+
+/// A search page, serialised from record views.
+#[derive(Serialize)]
+struct SearchPage<'a> {
+    total: usize,
+    results: Vec<RecordView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    paging: Option<Value>,
 }
