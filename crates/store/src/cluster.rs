@@ -30,6 +30,9 @@ pub struct ClusterOptions {
     pub port: Option<u16>,
     /// Extra server settings passed as `-c name=value` at start (values without spaces).
     pub settings: Vec<(String, String)>,
+    /// When the data folder was made by another PostgreSQL major version than the binaries
+    /// found: start afresh (deleting it) instead of failing. For throwaway clusters only.
+    pub reinit_on_version_change: bool,
 }
 
 impl ClusterOptions {
@@ -43,6 +46,7 @@ impl ClusterOptions {
         ];
         Self {
             port: None,
+            reinit_on_version_change: true,
             settings: settings
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -106,6 +110,7 @@ impl PrivateCluster {
             as_postgres_user,
         };
         cluster.prepare_dirs()?;
+        cluster.check_version(options.reinit_on_version_change)?;
         if !cluster.data.join("PG_VERSION").exists() {
             cluster.initdb()?;
         }
@@ -267,6 +272,50 @@ impl PrivateCluster {
             }
         }
         Ok(())
+    }
+
+    /// Compares the data folder's major version with the binaries'; on a mismatch either
+    /// wipes the folder (throwaway clusters) or explains what to do.
+    fn check_version(&self, reinit: bool) -> Result<(), StoreError> {
+        let Ok(data_version) = fs::read_to_string(self.data.join("PG_VERSION")) else {
+            return Ok(());
+        };
+        let data_version = data_version.trim().to_owned();
+        let out = Command::new(self.bin_dir.join("pg_ctl"))
+            .arg("--version")
+            .output();
+        let binary_version = out
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .and_then(|v| v.split_whitespace().last().map(str::to_owned))
+            .and_then(|v| v.split('.').next().map(str::to_owned))
+            .unwrap_or_default();
+        // A server still running on the folder is left alone; pg_ctl will report it.
+        let running = self.data.join("postmaster.pid").exists();
+        if binary_version.is_empty() || binary_version == data_version || running {
+            return Ok(());
+        }
+        if !reinit {
+            return Err(StoreError::cluster(
+                format!(
+                    "{} was created by PostgreSQL {data_version}, but the server found is \
+                     PostgreSQL {binary_version} ({}); upgrade it with pg_upgrade, point \
+                     HUBSYNC_PG_BINDIR at PostgreSQL {data_version}, or remove the folder",
+                    self.data.display(),
+                    self.bin_dir.display()
+                ),
+                None,
+            ));
+        }
+        tracing::info!(
+            from = %data_version,
+            to = %binary_version,
+            "re-creating a throwaway PostgreSQL cluster for a new major version"
+        );
+        fs::remove_dir_all(&self.data).map_err(|e| {
+            StoreError::cluster(format!("cannot remove {}", self.data.display()), Some(e))
+        })?;
+        self.prepare_dirs()
     }
 
     fn initdb(&self) -> Result<(), StoreError> {

@@ -1,6 +1,6 @@
 //! The private cluster: initdb on a new folder, reuse of a running server and of kept data.
 
-use hubsync_store::{PrivateCluster, Store};
+use hubsync_store::{ClusterOptions, PrivateCluster, Store};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn starts_reuses_and_keeps_data() {
@@ -63,4 +63,31 @@ async fn starts_reuses_and_keeps_data() {
         .await
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn data_from_another_major_version_is_refused_or_recreated() {
+    let dir = tempfile::Builder::new()
+        .prefix("hubsync-cluster-")
+        .tempdir()
+        .unwrap();
+    let base = dir.path().join("pg");
+    let outcome = tokio::task::spawn_blocking(move || {
+        let cluster = PrivateCluster::start(&base, None)?;
+        cluster.stop()?;
+        std::fs::write(cluster.data_dir().join("PG_VERSION"), "9\n").unwrap();
+        let refused = PrivateCluster::start(&base, None).map(|_| ());
+        let options = ClusterOptions {
+            reinit_on_version_change: true,
+            ..Default::default()
+        };
+        let fresh = PrivateCluster::start_with(&base, &options)?;
+        fresh.stop()?;
+        Ok::<_, hubsync_store::StoreError>(refused)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let message = outcome.unwrap_err().to_string();
+    assert!(message.contains("created by PostgreSQL 9"), "{message}");
 }

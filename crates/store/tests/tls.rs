@@ -97,6 +97,7 @@ async fn every_sslmode_against_a_tls_server() {
                         .iter()
                         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                         .collect(),
+                    ..ClusterOptions::default()
                 },
             )
         },
