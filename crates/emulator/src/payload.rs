@@ -6,7 +6,11 @@
 
 use std::sync::{RwLockReadGuard, RwLockWriteGuard};
 
-use serde_json::Value;
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::{Value, json};
 
 use crate::{ApiError, AppState, state::Crm};
 
@@ -43,4 +47,27 @@ pub(crate) fn write_crm(state: &AppState) -> RwLockWriteGuard<'_, Crm> {
         .crm
         .write()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The batch envelope (§0) with optional per-item errors; 207 when there are errors.
+pub(crate) fn batch_response(
+    success: StatusCode,
+    started: &str,
+    results: Vec<Value>,
+    errors: Vec<Value>,
+) -> Response {
+    let mut body = json!({
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": started,
+        "completedAt": timestamp_now(),
+    });
+    let status = if errors.is_empty() {
+        success
+    } else {
+        body["numErrors"] = json!(errors.len());
+        body["errors"] = Value::Array(errors);
+        StatusCode::MULTI_STATUS
+    };
+    (status, axum::Json(body)).into_response()
 }

@@ -12,13 +12,13 @@ use serde_json::{Value, json};
 
 use super::AssociationChange;
 use super::routes::{
-    MAX_BATCH_READ, MAX_BATCH_WRITE, MAX_PAGE, association_error, batch_response, check_exists,
-    decode_after, default_result, ensure_pair, labels_between, page, parse_id, parse_kinds,
-    publish, resolve, singular,
+    MAX_BATCH_READ, MAX_BATCH_WRITE, MAX_PAGE, association_error, check_exists, decode_after,
+    default_result, ensure_pair, labels_between, page, parse_id, parse_kinds, publish, resolve,
+    singular,
 };
 use crate::{
     ApiError, AppState,
-    payload::{parse_json, read_crm, timestamp_now, write_crm},
+    payload::{batch_response, parse_json, read_crm, timestamp_now, write_crm},
     state::{Crm, ObjectTypeId},
 };
 
@@ -55,43 +55,52 @@ pub(super) async fn read(
     Path((from_name, to_name)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    read_each(
+        &state,
+        (&from_name, &to_name),
+        &body,
+        MAX_BATCH_READ,
+        |crm, (from, to), id, item| {
+            let after = item
+                .get("after")
+                .and_then(Value::as_str)
+                .filter(|a| !a.is_empty());
+            let after = after.map(decode_after).transpose()?;
+            let (targets, next) = page(&crm.associations, (from, id), to, after, MAX_PAGE);
+            if targets.is_empty() {
+                return Err(no_associations(crm, (from, id), to));
+            }
+            let mut result = json!({"from": {"id": id.to_string()}, "to": targets});
+            if let Some(after) = next {
+                result["paging"] = json!({"next": {"after": after}});
+            }
+            Ok(result)
+        },
+    )
+}
+
+/// A batch read: answers each input's id with `read_one`'s result or error item (200, or
+/// 207 when any input failed).
+pub(super) fn read_each<F>(
+    state: &AppState,
+    (from_name, to_name): (&str, &str),
+    body: &Bytes,
+    max: usize,
+    read_one: F,
+) -> Result<Response, ApiError>
+where
+    F: Fn(&Crm, (ObjectTypeId, ObjectTypeId), u64, &Value) -> Result<Value, ApiError>,
+{
     let started = timestamp_now();
-    let items = inputs(&body, MAX_BATCH_READ)?;
-    let crm = read_crm(&state);
-    let (from, to) = (resolve(&crm, &from_name)?, resolve(&crm, &to_name)?);
+    let items = inputs(body, max)?;
+    let crm = read_crm(state);
+    let pair = (resolve(&crm, from_name)?, resolve(&crm, to_name)?);
     let (mut results, mut errors) = (Vec::new(), Vec::new());
     for item in &items {
-        let id = match object_ref(Some(item)) {
-            Ok(id) => id,
-            Err(err) => {
-                errors.push(err.batch_item());
-                continue;
-            }
-        };
-        let after = match item
-            .get("after")
-            .and_then(Value::as_str)
-            .filter(|a| !a.is_empty())
-        {
-            Some(text) => match decode_after(text) {
-                Ok(after) => Some(after),
-                Err(err) => {
-                    errors.push(err.batch_item());
-                    continue;
-                }
-            },
-            None => None,
-        };
-        let (targets, next) = page(&crm.associations, (from, id), to, after, MAX_PAGE);
-        if targets.is_empty() {
-            errors.push(no_associations(&crm, (from, id), to).batch_item());
-            continue;
+        match object_ref(Some(item)).and_then(|id| read_one(&crm, pair, id, item)) {
+            Ok(result) => results.push(result),
+            Err(err) => errors.push(err.batch_item()),
         }
-        let mut result = json!({"from": {"id": id.to_string()}, "to": targets});
-        if let Some(after) = next {
-            result["paging"] = json!({"next": {"after": after}});
-        }
-        results.push(result);
     }
     Ok(batch_response(StatusCode::OK, &started, results, errors))
 }

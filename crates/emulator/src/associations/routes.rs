@@ -19,7 +19,7 @@ use super::{
 use crate::{
     ApiError, AppState,
     events::{ChangeSource, CrmEvent, EventKind},
-    payload::{parse_json, read_crm, timestamp_now, write_crm},
+    payload::{batch_response, parse_json, read_crm, timestamp_now, write_crm},
     state::{Crm, ObjectTypeId},
 };
 
@@ -336,29 +336,6 @@ pub(super) fn default_result(
             })
         })
         .collect()
-}
-
-/// The batch envelope (§0) with optional per-item errors; 207 when there are errors.
-pub(super) fn batch_response(
-    success: StatusCode,
-    started: &str,
-    results: Vec<Value>,
-    errors: Vec<Value>,
-) -> Response {
-    let mut body = json!({
-        "status": "COMPLETE",
-        "results": results,
-        "startedAt": started,
-        "completedAt": timestamp_now(),
-    });
-    let status = if errors.is_empty() {
-        success
-    } else {
-        body["numErrors"] = json!(errors.len());
-        body["errors"] = Value::Array(errors);
-        StatusCode::MULTI_STATUS
-    };
-    (status, axum::Json(body)).into_response()
 }
 
 async fn create_default(

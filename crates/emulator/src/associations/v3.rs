@@ -13,13 +13,11 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::batch::{batch_write, endpoints, inputs, no_associations, object_ref};
-use super::routes::{
-    MAX_BATCH_WRITE, association_error, batch_response, ensure_pair, parse_id, resolve,
-};
+use super::batch::{batch_write, endpoints, inputs, no_associations, object_ref, read_each};
+use super::routes::{MAX_BATCH_WRITE, association_error, ensure_pair, parse_id, resolve};
 use crate::{
     ApiError, AppState,
-    payload::{read_crm, timestamp_now, write_crm},
+    payload::{batch_response, timestamp_now, write_crm},
     state::ObjectTypeId,
 };
 
@@ -57,31 +55,23 @@ async fn read(
     Path((from_name, to_name)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let started = timestamp_now();
-    let items = inputs(&body, MAX_V3_READ)?;
-    let crm = read_crm(&state);
-    let (from, to) = (resolve(&crm, &from_name)?, resolve(&crm, &to_name)?);
-    let (mut results, mut errors) = (Vec::new(), Vec::new());
-    for item in &items {
-        let id = match object_ref(Some(item)) {
-            Ok(id) => id,
-            Err(err) => {
-                errors.push(err.batch_item());
-                continue;
+    read_each(
+        &state,
+        (&from_name, &to_name),
+        &body,
+        MAX_V3_READ,
+        |crm, (from, to), id, _| {
+            let refs = crm.associations.expand_v3(from, id, to);
+            if refs.is_empty() {
+                return Err(no_associations(crm, (from, id), to));
             }
-        };
-        let refs = crm.associations.expand_v3(from, id, to);
-        if refs.is_empty() {
-            errors.push(no_associations(&crm, (from, id), to).batch_item());
-            continue;
-        }
-        let targets: Vec<Value> = refs
-            .iter()
-            .map(|r| json!({"id": r.id.to_string(), "type": r.type_name}))
-            .collect();
-        results.push(json!({"from": {"id": id.to_string()}, "to": targets}));
-    }
-    Ok(batch_response(StatusCode::OK, &started, results, errors))
+            let targets: Vec<Value> = refs
+                .iter()
+                .map(|r| json!({"id": r.id.to_string(), "type": r.type_name}))
+                .collect();
+            Ok(json!({"from": {"id": id.to_string()}, "to": targets}))
+        },
+    )
 }
 
 /// The kind named by a v3 input's `type`.

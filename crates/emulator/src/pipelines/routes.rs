@@ -57,6 +57,18 @@ fn stage_not_found(id: &str) -> ApiError {
     ApiError::not_found(format!("Unable to find stage {id}")).with_context("stageId", [id])
 }
 
+/// An active pipeline of the object type named in the path.
+fn active_pipeline<'a>(
+    crm: &'a Crm,
+    object_type: &str,
+    pipeline_id: &str,
+) -> Result<&'a Pipeline, ApiError> {
+    let object_type = pipeline_type(crm, object_type)?;
+    crm.pipelines
+        .pipeline(object_type, pipeline_id)
+        .ok_or_else(|| pipeline_not_found(pipeline_id))
+}
+
 fn find_mut<'a>(
     pipelines: &'a mut Pipelines,
     object_type: ObjectTypeId,
@@ -89,11 +101,7 @@ async fn read_one(
     Path((object_type, pipeline_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let crm = read_crm(&state);
-    let object_type = pipeline_type(&crm, &object_type)?;
-    let pipeline = crm
-        .pipelines
-        .pipeline(object_type, &pipeline_id)
-        .ok_or_else(|| pipeline_not_found(&pipeline_id))?;
+    let pipeline = active_pipeline(&crm, &object_type, &pipeline_id)?;
     Ok(axum::Json(pipeline.to_json()).into_response())
 }
 
@@ -219,11 +227,7 @@ async fn list_stages(
     Path((object_type, pipeline_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let crm = read_crm(&state);
-    let object_type = pipeline_type(&crm, &object_type)?;
-    let pipeline = crm
-        .pipelines
-        .pipeline(object_type, &pipeline_id)
-        .ok_or_else(|| pipeline_not_found(&pipeline_id))?;
+    let pipeline = active_pipeline(&crm, &object_type, &pipeline_id)?;
     let results: Vec<Value> = pipeline
         .stages
         .iter()
@@ -238,11 +242,7 @@ async fn read_stage(
     Path((object_type, pipeline_id, stage_id)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     let crm = read_crm(&state);
-    let object_type = pipeline_type(&crm, &object_type)?;
-    let pipeline = crm
-        .pipelines
-        .pipeline(object_type, &pipeline_id)
-        .ok_or_else(|| pipeline_not_found(&pipeline_id))?;
+    let pipeline = active_pipeline(&crm, &object_type, &pipeline_id)?;
     let stage = pipeline
         .stages
         .iter()

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::{KINDS, Subscription, WebhookSettings};
 use crate::{
     ApiError, AppState,
-    payload::{parse_json, timestamp_now},
+    payload::{batch_response, parse_json, timestamp_now},
 };
 
 /// Control and management routes (neither needs a bearer token; HubSpot's management API
@@ -81,7 +81,8 @@ async fn configure(State(state): State<AppState>, body: Bytes) -> Result<Respons
     Ok(axum::Json(control_json(&state)).into_response())
 }
 
-async fn disable(State(state): State<AppState>) -> Result<Response, ApiError> {
+/// Stops delivery (subscriptions are kept).
+fn clear_target(state: &AppState) -> Result<(), ApiError> {
     let settings = WebhookSettings {
         url: None,
         ..state.webhooks.settings()
@@ -89,7 +90,11 @@ async fn disable(State(state): State<AppState>) -> Result<Response, ApiError> {
     state
         .webhooks
         .set_settings(settings)
-        .map_err(ApiError::validation)?;
+        .map_err(ApiError::validation)
+}
+
+async fn disable(State(state): State<AppState>) -> Result<Response, ApiError> {
+    clear_target(&state)?;
     Ok(axum::Json(control_json(&state)).into_response())
 }
 
@@ -135,14 +140,7 @@ async fn put_settings(State(state): State<AppState>, body: Bytes) -> Result<Resp
 }
 
 async fn delete_settings(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let settings = WebhookSettings {
-        url: None,
-        ..state.webhooks.settings()
-    };
-    state
-        .webhooks
-        .set_settings(settings)
-        .map_err(ApiError::validation)?;
+    clear_target(&state)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -280,18 +278,5 @@ async fn batch_update(State(state): State<AppState>, body: Bytes) -> Result<Resp
             _ => errors.push(ApiError::validation("id and active are required").batch_item()),
         }
     }
-    let mut out = json!({
-        "status": "COMPLETE",
-        "results": results,
-        "startedAt": started,
-        "completedAt": timestamp_now(),
-    });
-    let status = if errors.is_empty() {
-        StatusCode::OK
-    } else {
-        out["numErrors"] = json!(errors.len());
-        out["errors"] = Value::Array(errors);
-        StatusCode::MULTI_STATUS
-    };
-    Ok((status, axum::Json(out)).into_response())
+    Ok(batch_response(StatusCode::OK, &started, results, errors))
 }
