@@ -20,7 +20,8 @@ use crate::objects::AssociationSpec;
 use crate::pagination::{Collection, Paging};
 use crate::wire;
 
-/// Source ids per association batch read (HubSpot accepts up to 1,000 since 2025-02).
+/// Most source ids per association batch read (HubSpot's ceiling since 2025-02-10,
+/// hubspot-api.md §11.4); the client's `association_read_batch` picks the size used.
 pub const MAX_ASSOCIATION_READ_INPUTS: usize = 1_000;
 /// Inputs per association batch write.
 pub const MAX_ASSOCIATION_WRITE_INPUTS: usize = 100;
@@ -146,7 +147,8 @@ impl HubSpotClient {
         self.url(&segments, &[])
     }
 
-    /// Reads the `to_type` associations of `ids` (of `from_type`), 100 sources per call,
+    /// Reads the `to_type` associations of `ids` (of `from_type`), `association_read_batch`
+    /// (default 1,000) sources per call,
     /// following each source's paging until complete.
     ///
     /// # Errors
@@ -164,7 +166,7 @@ impl HubSpotClient {
         let mut pending: Vec<(u64, Option<String>)> = ids.iter().map(|id| (*id, None)).collect();
         while !pending.is_empty() {
             let mut next_round = Vec::new();
-            for chunk in pending.chunks(MAX_ASSOCIATION_READ_INPUTS) {
+            for chunk in pending.chunks(self.association_read_batch()) {
                 let inputs: Vec<Value> = chunk
                     .iter()
                     .map(|(id, after)| match after {

@@ -51,11 +51,14 @@ pub struct HubSpotClientConfig {
     pub max_retry_delay: Duration,
     /// Longest URL sent on GETs; property lists beyond it are split (lessons.md #3).
     pub max_url_bytes: usize,
+    /// Source ids per association batch read (HubSpot allows 1,000 since 2025-02; the
+    /// default uses that to keep incremental passes within ~11 calls per 1,000 records).
+    pub association_read_batch: usize,
 }
 
 impl HubSpotClientConfig {
     /// Defaults: 100/10 s burst, 4 searches/s, no daily cap, 30 s timeout, 6 retries
-    /// from 500 ms to 16 s, URLs up to 8,000 bytes.
+    /// from 500 ms to 16 s, URLs up to 8,000 bytes, 1,000 ids per association read.
     pub fn new(base_url: Url, token: SecretString) -> Self {
         Self {
             base_url,
@@ -68,6 +71,7 @@ impl HubSpotClientConfig {
             min_retry_delay: Duration::from_millis(500),
             max_retry_delay: Duration::from_secs(16),
             max_url_bytes: 8_000,
+            association_read_batch: crate::associations::MAX_ASSOCIATION_READ_INPUTS,
         }
     }
 }
@@ -89,6 +93,7 @@ struct Inner {
     min_retry_delay: Duration,
     max_retry_delay: Duration,
     max_url_bytes: usize,
+    association_read_batch: usize,
 }
 
 impl fmt::Debug for HubSpotClient {
@@ -162,6 +167,9 @@ impl HubSpotClient {
                 min_retry_delay: config.min_retry_delay,
                 max_retry_delay: config.max_retry_delay,
                 max_url_bytes: config.max_url_bytes,
+                association_read_batch: config
+                    .association_read_batch
+                    .clamp(1, crate::associations::MAX_ASSOCIATION_READ_INPUTS),
             }),
         })
     }
@@ -184,6 +192,10 @@ impl HubSpotClient {
 
     pub(crate) fn max_url_bytes(&self) -> usize {
         self.inner.max_url_bytes
+    }
+
+    pub(crate) fn association_read_batch(&self) -> usize {
+        self.inner.association_read_batch
     }
 
     /// `base_url` + path segments (each percent-encoded) + query pairs.

@@ -51,6 +51,18 @@ async fn create_read_and_archive_associations() {
     );
     assert!(read.errors.is_empty(), "{:?}", read.errors);
 
+    // Smaller read batches give the same answer in more calls.
+    let mut config = crate::support::client_config(&portal.handle);
+    config.association_read_batch = 2;
+    let small = hubsync_hubspot::HubSpotClient::new(config).expect("client");
+    let split = small
+        .read_associations("contacts", "companies", &contacts)
+        .await
+        .expect("read");
+    assert_eq!(split, read);
+    assert_eq!(small.stats().by_endpoint["associations.batch_read"], 2);
+    assert_eq!(c.stats().by_endpoint["associations.batch_read"], 1);
+
     let labels = c
         .association_labels("contacts", "companies")
         .await

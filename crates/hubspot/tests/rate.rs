@@ -144,3 +144,39 @@ async fn server_errors_are_retried_and_permanent_errors_are_not() {
     assert!(err.is_not_found());
     assert_eq!(client.stats().requests, 4, "404 not retried");
 }
+
+/// Measures throughput against the emulator at HubSpot's default 100/10 s for ~40 s and
+/// prints it as a share of the bound. Not a pass/fail test (no wall-clock assertions); run
+/// with `cargo test -p hubsync-hubspot --test main -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "takes ~40 s; a measurement, not a check"]
+async fn measure_throughput_at_the_default_limit() {
+    let portal = Portal::with(
+        EmulatorConfig {
+            rate_limit: Some(RateLimit {
+                requests: 100,
+                per: Duration::from_secs(10),
+            }),
+            ..unlimited()
+        },
+        |h| {
+            let mut config = client_config(h);
+            config.burst = RateQuota::default();
+            config
+        },
+    )
+    .await;
+    let id = portal.contacts("measure", 1).await[0];
+    let started = std::time::Instant::now();
+    hammer(&portal.client, id, 400, 8).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let stats = portal.client.stats();
+    // Sustained bound: 10 requests per second (a cold bucket also allows 100 at once, which
+    // the pacer deliberately does not spend: see rate_limit's module docs).
+    println!(
+        "400 reads in {elapsed:.2} s = {:.1}% of 10/s; requests {}; 429s {}",
+        400.0 / (elapsed * 10.0) * 100.0,
+        stats.requests,
+        stats.rate_limited
+    );
+}
