@@ -155,6 +155,19 @@ async fn labelled_put_answers_201_with_the_pair_and_demotes_the_old_primary() {
     assert_eq!(by_id(first).map(|t| type_ids(&t)), Some(vec![279]));
     assert_eq!(by_id(second).map(|t| type_ids(&t)), Some(vec![1, 279]));
 
+    // §11.6: the contact's associatedcompanyid mirrors its primary company.
+    let read = format!("/crm/v3/objects/contacts/{contact}?properties=associatedcompanyid");
+    let (_, record) = live.json("GET", &read, None).await;
+    assert_eq!(
+        record["properties"]["associatedcompanyid"],
+        json!(second.to_string())
+    );
+    let unlink = format!("/crm/v4/objects/contacts/{contact}/associations/companies/{second}");
+    assert_eq!(live.json("DELETE", &unlink, None).await.0, 204);
+    let (_, record) = live.json("GET", &read, None).await;
+    let cleared = &record["properties"]["associatedcompanyid"];
+    assert!(cleared.is_null() || *cleared == json!(""), "{record}");
+
     let bad = json!([{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 3}]);
     let (status, body) = live.json("PUT", &path, Some(bad)).await;
     assert_eq!(status, 400, "{body}");

@@ -146,8 +146,7 @@ where
             Err(err) => errors.push(err.batch_item()),
         }
     }
-    drop(crm);
-    publish(state, changes);
+    publish(state, crm, changes);
     Ok((results, errors))
 }
 

@@ -11,16 +11,19 @@ use axum::{
     routing::{get, post, put},
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
+use std::sync::RwLockWriteGuard;
 
 use super::{
     AssociationChange, AssociationError, AssociationKind, AssociationStore, batch, labels, v3,
 };
 use crate::{
     ApiError, AppState,
-    events::{ChangeSource, CrmEvent, EventKind},
+    events::CrmEvent,
     payload::{batch_response, parse_json, read_crm, timestamp_now, write_crm},
+    records::now_millis,
     state::{Crm, ObjectTypeId},
+    writes::Writer,
 };
 
 /// Largest page of targets per source record (list and batch read).
@@ -143,27 +146,51 @@ fn target_json(store: &AssociationStore, to_id: u64, kinds: &[AssociationKind]) 
     json!({"toObjectId": to_id, "associationTypes": types})
 }
 
-/// Publishes association changes made through the public API.
-pub(super) fn publish(state: &AppState, changes: Vec<AssociationChange>) {
-    let occurred_at = chrono::Utc::now().timestamp_millis();
-    state
-        .events
-        .publish_all(changes.into_iter().map(|c| CrmEvent {
-            kind: EventKind::AssociationChange {
-                to_object_type_id: c.to_type,
-                to_object_id: c.to_id,
-                association_type_id: c.kind.type_id,
-                association_category: c.kind.category.as_str().to_owned(),
-                association_type: c.type_name,
-                association_removed: c.removed,
-                is_primary_association: c.primary,
-            },
-            object_type_id: c.from_type,
-            object_id: c.from_id,
-            occurred_at,
-            change_source: ChangeSource::Integration,
-            source_id: None,
-        }));
+/// Publishes association changes made through the public API, with the
+/// `associatedcompanyid` updates they imply, then releases the lock.
+pub(super) fn publish(
+    state: &AppState,
+    mut crm: RwLockWriteGuard<'_, Crm>,
+    changes: Vec<AssociationChange>,
+) {
+    let contacts = contacts_with_new_primary(&changes);
+    let mut events = Writer::INTEGRATION.association_events(changes, now_millis());
+    for contact in contacts {
+        events.extend(mirror_primary_company(&mut crm, contact));
+    }
+    drop(crm);
+    state.events.publish_all(events);
+}
+
+/// Contacts whose primary company changed.
+fn contacts_with_new_primary(changes: &[AssociationChange]) -> Vec<u64> {
+    let (contact, company) = (ObjectTypeId::CONTACT, ObjectTypeId::COMPANY);
+    let mut ids: Vec<u64> = changes
+        .iter()
+        .filter(|c| c.primary)
+        .filter_map(|c| match (c.from_type, c.to_type) {
+            (from, to) if from == contact && to == company => Some(c.from_id),
+            (from, to) if from == company && to == contact => Some(c.to_id),
+            _ => None,
+        })
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Sets the contact's `associatedcompanyid` to its primary company (empty when it has none),
+/// as HubSpot mirrors it (§11.6); returns the property-change events.
+fn mirror_primary_company(crm: &mut Crm, contact: u64) -> Vec<CrmEvent> {
+    let primary = crm
+        .associations
+        .primary_company(ObjectTypeId::CONTACT, contact);
+    let mut input = Map::new();
+    let value = primary.map(|id| id.to_string()).unwrap_or_default();
+    input.insert("associatedcompanyid".into(), Value::String(value));
+    crm.update_record(ObjectTypeId::CONTACT, contact, &input, Writer::INTEGRATION)
+        .map(|(_, events)| events)
+        .unwrap_or_default()
 }
 
 /// `limit`/`after` of the record-level list.
@@ -316,8 +343,7 @@ async fn create_labelled(
         .associate((from, from_id), (to, to_id), &kinds)
         .map_err(|e| association_error(&e))?;
     let body = labels_between(&crm.associations, (from, from_id), (to, to_id));
-    drop(crm);
-    publish(&state, changes);
+    publish(&state, crm, changes);
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
@@ -354,8 +380,7 @@ async fn create_default(
         .associate_default((from, from_id), (to, to_id))
         .map_err(|e| association_error(&e))?;
     let results = default_result(&crm.associations, (from, from_id), (to, to_id));
-    drop(crm);
-    publish(&state, changes);
+    publish(&state, crm, changes);
     Ok(batch_response(
         StatusCode::OK,
         &started,
@@ -372,7 +397,6 @@ async fn remove(
     let (from, to) = (resolve(&crm, &object_type)?, resolve(&crm, &to_type)?);
     let (from_id, to_id) = (parse_id(&object_id)?, parse_id(&to_id)?);
     let changes = crm.associations.remove_pair((from, from_id), (to, to_id));
-    drop(crm);
-    publish(&state, changes);
+    publish(&state, crm, changes);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
