@@ -118,6 +118,24 @@ mod tests {
     }
 
     #[test]
+    fn every_status_is_classified_by_the_rule() {
+        for n in 100..=599u16 {
+            let expected_retry =
+                n == 429 || n == 423 || n == 477 || (n >= 500 && n != 501 && n != 530);
+            let action = classify(code(n));
+            if (200..300).contains(&n) {
+                assert_eq!(action, RetryAction::Successful, "{n}");
+            } else {
+                assert_eq!(
+                    matches!(action, RetryAction::Retry(_)),
+                    expected_retry,
+                    "{n}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn retry_after_parses_seconds_only() {
         let mut h = HeaderMap::new();
         assert_eq!(retry_after(&h), None);

@@ -161,7 +161,26 @@ async fn upsert_by_a_hubsync_unique_property_is_idempotent() {
 #[tokio::test]
 async fn more_than_a_hundred_creates_are_chunked() {
     let portal = Portal::start().await;
-    let ids = portal.contacts("many", 230).await;
-    assert_eq!(ids.len(), 230);
+    let inputs: Vec<ObjectInput> = (0..230)
+        .map(|i| ObjectInput::new([("email", format!("many-{i}@example.com"))]))
+        .collect();
+    let outcome = portal
+        .client
+        .batch_create("contacts", &inputs)
+        .await
+        .expect("batch create");
+    assert_eq!(outcome.results.len(), 230);
     assert_eq!(portal.client.stats().by_endpoint["batch.create"], 3);
+    // Results echo the trace id the client filled in: the input's index in the whole call.
+    for record in &outcome.results {
+        let index: usize = record
+            .object_write_trace_id
+            .as_deref()
+            .and_then(|t| t.parse().ok())
+            .expect("trace id echoed");
+        assert_eq!(
+            record.property("email"),
+            Some(format!("many-{index}@example.com").as_str())
+        );
+    }
 }
