@@ -11,7 +11,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(name = "hubsync", version, about, long_about = None)]
 pub(crate) struct Cli {
     /// Path of the configuration file.
-    #[arg(long, global = true, default_value = "hubsync.toml", env = "HUBSYNC_CONFIG")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "hubsync.toml",
+        env = "HUBSYNC_CONFIG"
+    )]
     pub(crate) config: PathBuf,
 
     /// Log format on stderr.

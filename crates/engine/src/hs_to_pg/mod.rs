@@ -276,6 +276,16 @@ impl HsToPg {
         Ok(())
     }
 
+    /// Takes (or renews) the lease on any unit of work for this instance's holder,
+    /// taking over at once a lease whose holder is a dead process of this machine. The
+    /// daemon leases its own units (writeback, settled pass) through this.
+    ///
+    /// # Errors
+    /// PostgreSQL failures.
+    pub async fn acquire_lease(&self, unit: &str) -> Result<bool, SyncError> {
+        self.acquire(unit).await
+    }
+
     async fn acquire(&self, unit: &str) -> Result<bool, SyncError> {
         let conn = self.store.client().await.map_err(on(unit))?;
         let holder = &self.settings.holder;

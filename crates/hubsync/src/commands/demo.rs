@@ -23,7 +23,8 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let dir = args.data_dir.clone().unwrap_or_else(default_dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
 
-    let (cluster, database_url) = match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+    let (cluster, database_url) = match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty())
+    {
         Some(url) => (None, url),
         None => {
             let pg_dir = dir.join("postgres");
@@ -53,13 +54,25 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         ..EmulatorConfig::default()
     })
     .await
-    .with_context(|| format!("cannot start the local HubSpot on port {}", args.emulator_port))?;
+    .with_context(|| {
+        format!(
+            "cannot start the local HubSpot on port {}",
+            args.emulator_port
+        )
+    })?;
 
     let token_file = dir.join("demo-token");
     std::fs::write(&token_file, DEMO_TOKEN).context("cannot write the demo token file")?;
     let secret_file = dir.join("demo-webhook-secret");
-    std::fs::write(&secret_file, DEMO_WEBHOOK_SECRET).context("cannot write the demo secret file")?;
-    let config_text = demo_config(&emulator.base_url(), &token_file, &secret_file, &database_url, args.port);
+    std::fs::write(&secret_file, DEMO_WEBHOOK_SECRET)
+        .context("cannot write the demo secret file")?;
+    let config_text = demo_config(
+        &emulator.base_url(),
+        &token_file,
+        &secret_file,
+        &database_url,
+        args.port,
+    );
     let config_path = dir.join("hubsync.toml");
     std::fs::write(&config_path, &config_text).context("cannot write the demo config")?;
     let config = Config::parse(&config_text).context("demo configuration")?;
@@ -68,10 +81,10 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let shutdown = daemon::signal_token();
     let outcome = daemon::run(config, shutdown).await;
     emulator.shutdown().await;
-    if let Some(cluster) = cluster {
-        if let Err(err) = tokio::task::spawn_blocking(move || cluster.stop()).await? {
-            tracing::warn!(error = %err, "private PostgreSQL did not stop cleanly");
-        }
+    if let Some(cluster) = cluster
+        && let Err(err) = tokio::task::spawn_blocking(move || cluster.stop()).await?
+    {
+        tracing::warn!(error = %err, "private PostgreSQL did not stop cleanly");
     }
     outcome.map(|()| ExitCode::SUCCESS)
 }
@@ -85,7 +98,9 @@ fn default_dir() -> PathBuf {
 }
 
 async fn create_database(cluster: &PrivateCluster) -> anyhow::Result<()> {
-    let admin = hubsync_store::Store::connect(&cluster.url()).await.context("private PostgreSQL")?;
+    let admin = hubsync_store::Store::connect(&cluster.url())
+        .await
+        .context("private PostgreSQL")?;
     let client = admin.client().await?;
     let exists = client
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&DEMO_DB])
@@ -93,7 +108,10 @@ async fn create_database(cluster: &PrivateCluster) -> anyhow::Result<()> {
         .context("listing databases")?
         .is_some();
     if !exists {
-        client.batch_execute(&format!("CREATE DATABASE {DEMO_DB}")).await.context("creating the demo database")?;
+        client
+            .batch_execute(&format!("CREATE DATABASE {DEMO_DB}"))
+            .await
+            .context("creating the demo database")?;
     }
     admin.close();
     Ok(())
@@ -142,7 +160,9 @@ mode = {{ realtime = true, every = "10m" }}
 "#,
         token = token_file.display().to_string(),
         secret = secret_file.display().to_string(),
-        url_file = write_url_file(token_file, database_url).display().to_string(),
+        url_file = write_url_file(token_file, database_url)
+            .display()
+            .to_string(),
     )
 }
 

@@ -38,16 +38,23 @@ fn off_or(flag: &str, text: &str) -> anyhow::Result<Option<u64>> {
     if text.trim() == "off" {
         return Ok(None);
     }
-    let n: u64 = text.trim().parse().with_context(|| format!("{flag}: a number or `off`"))?;
+    let n: u64 = text
+        .trim()
+        .parse()
+        .with_context(|| format!("{flag}: a number or `off`"))?;
     Ok(Some(n))
 }
 
 /// Starts the emulator with the flags given and serves until interrupted.
 pub(crate) async fn run(args: EmulatorArgs) -> anyhow::Result<ExitCode> {
     let config = config_from(args)?;
-    let handle = hubsync_emulator::spawn(config).await.context("cannot start the emulator")?;
+    let handle = hubsync_emulator::spawn(config)
+        .await
+        .context("cannot start the emulator")?;
     println!("local HubSpot at {}", handle.base_url());
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     handle.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }

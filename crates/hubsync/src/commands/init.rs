@@ -9,7 +9,10 @@ use crate::{cli::InitArgs, config::EXAMPLE};
 /// Writes [`EXAMPLE`] to `path`, refusing to overwrite unless `--force`.
 pub(crate) fn run(path: &Path, args: &InitArgs) -> anyhow::Result<ExitCode> {
     if path.exists() && !args.force {
-        bail!("{} already exists (use --force to overwrite)", path.display());
+        bail!(
+            "{} already exists (use --force to overwrite)",
+            path.display()
+        );
     }
     std::fs::write(path, EXAMPLE).with_context(|| format!("cannot write {}", path.display()))?;
     println!("wrote {}", path.display());

@@ -25,6 +25,11 @@ schema = "hubspot"                       # synced tables; hubsync's own state li
 # reconcile_every = "5m"                 # sweep that catches what webhooks missed
 # settle_delay = "2m"                    # the settled pass runs this far behind real time
 # audit_retention = "90days"
+# public_url = "https://sync.example.com"  # what HubSpot calls (signatures cover it); default: the Host header
+# webhook_signatures = ["v3"]            # add "v1"/"v2" for legacy apps (no replay protection)
+# webhook_max_age = "5m"                 # v3 timestamps older than this are refused (replays)
+# webhook_max_bytes = 1048576            # larger deliveries are refused with 413
+# inbox_retention = "7days"              # processed webhook ids kept to drop HubSpot's redeliveries
 
 [[object]]
 name = "contacts"                        # contacts | companies | deals | tickets | a custom object's name

@@ -73,6 +73,16 @@ pub(crate) struct ServerSection {
     pub(crate) settle_delay: Option<String>,
     /// How long audit entries are kept, e.g. `90days`.
     pub(crate) audit_retention: Option<String>,
+    /// The public base URL HubSpot calls (`https://sync.example.com`); signatures cover it.
+    pub(crate) public_url: Option<String>,
+    /// Largest webhook body accepted, in bytes.
+    pub(crate) webhook_max_bytes: Option<usize>,
+    /// Signature versions accepted (`["v3"]` by default; add `"v1"`/`"v2"` for legacy apps).
+    pub(crate) webhook_signatures: Option<Vec<String>>,
+    /// How old a v3 request timestamp may be, e.g. `5m`.
+    pub(crate) webhook_max_age: Option<String>,
+    /// How long processed webhook events are kept for deduplication, e.g. `7days`.
+    pub(crate) inbox_retention: Option<String>,
 }
 
 /// A secret: `{ env = "NAME" }` or `{ file = "PATH" }`; a bare string is refused.

@@ -75,6 +75,19 @@ pub(crate) struct ServerConfig {
     pub(crate) settle_delay: Duration,
     /// Audit retention.
     pub(crate) audit_retention: Duration,
+    /// The public base URL HubSpot calls, without the path (`None`: taken from the request's
+    /// `Host` and `X-Forwarded-Proto` headers).
+    pub(crate) public_url: Option<Url>,
+    /// Largest webhook body accepted, in bytes.
+    pub(crate) webhook_max_bytes: usize,
+    /// Accept v1 signatures.
+    pub(crate) accept_v1: bool,
+    /// Accept v2 signatures.
+    pub(crate) accept_v2: bool,
+    /// Window of the v3 request timestamp.
+    pub(crate) webhook_max_age: Duration,
+    /// How long processed webhook events are kept (deduplication of HubSpot's retries).
+    pub(crate) inbox_retention: Duration,
 }
 
 /// Why a configuration cannot be used.
@@ -103,14 +116,19 @@ pub(crate) enum ConfigError {
 }
 
 pub(crate) fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.into(), reason: reason.into() }
+    ConfigError::Invalid {
+        key: key.into(),
+        reason: reason.into(),
+    }
 }
 
 impl Config {
     /// Reads, parses and validates the file at `path`.
     pub(crate) fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Config::parse(&text)
     }
 
@@ -122,9 +140,16 @@ impl Config {
 
     /// The PostgreSQL connection string, or a clear error when it is not set.
     pub(crate) fn database_url(&self) -> Result<&str, ConfigError> {
-        self.postgres.url.as_ref().map(|s| s.expose_secret()).ok_or_else(|| {
-            invalid("postgres.url", "not set: export DATABASE_URL or set postgres.url")
-        })
+        self.postgres
+            .url
+            .as_ref()
+            .map(|s| s.expose_secret())
+            .ok_or_else(|| {
+                invalid(
+                    "postgres.url",
+                    "not set: export DATABASE_URL or set postgres.url",
+                )
+            })
     }
 }
 
@@ -134,7 +159,12 @@ fn validate(file: FileConfig) -> Result<Config, ConfigError> {
     let base_url = Url::parse(base_url).map_err(|e| invalid("hubspot.base_url", e.to_string()))?;
     let token = match h.token {
         Some(r) => resolve_secret("hubspot.token", &r, false)?,
-        None => return Err(invalid("hubspot.token", "missing: token = { env = \"HUBSPOT_TOKEN\" }")),
+        None => {
+            return Err(invalid(
+                "hubspot.token",
+                "missing: token = { env = \"HUBSPOT_TOKEN\" }",
+            ));
+        }
     }
     .ok_or_else(|| invalid("hubspot.token", "the referenced variable or file is empty"))?;
     let rate_limit = parse_rate_limit(h.rate_limit.as_deref().unwrap_or("100/10s"))
@@ -155,11 +185,17 @@ fn validate(file: FileConfig) -> Result<Config, ConfigError> {
     let p = file.postgres;
     let url = match p.url {
         Some(r) => resolve_secret("postgres.url", &r, true)?,
-        None => std::env::var("DATABASE_URL").ok().filter(|v| !v.is_empty()).map(Into::into),
+        None => std::env::var("DATABASE_URL")
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(Into::into),
     };
     let schema = p.schema.unwrap_or_else(|| "hubspot".into());
     if schema.is_empty() || schema == "hubsync" || schema.len() > 63 {
-        return Err(invalid("postgres.schema", "must be 1-63 bytes and not \"hubsync\""));
+        return Err(invalid(
+            "postgres.schema",
+            "must be 1-63 bytes and not \"hubsync\"",
+        ));
     }
     let postgres = PostgresConfig {
         url,
@@ -170,7 +206,9 @@ fn validate(file: FileConfig) -> Result<Config, ConfigError> {
 
     let s = file.server;
     let listen = s.listen.as_deref().unwrap_or("127.0.0.1:8080");
-    let listen = listen.parse().map_err(|_| invalid("server.listen", "expected HOST:PORT"))?;
+    let listen = listen
+        .parse()
+        .map_err(|_| invalid("server.listen", "expected HOST:PORT"))?;
     let webhook_path = s.webhook_path.unwrap_or_else(|| "/webhooks/hubspot".into());
     if !webhook_path.starts_with('/') {
         return Err(invalid("server.webhook_path", "must start with /"));
@@ -182,10 +220,54 @@ fn validate(file: FileConfig) -> Result<Config, ConfigError> {
         reconcile_every: duration("server.reconcile_every", s.reconcile_every, "5m")?,
         settle_delay: duration("server.settle_delay", s.settle_delay, "2m")?,
         audit_retention: duration("server.audit_retention", s.audit_retention, "90days")?,
+        public_url: s
+            .public_url
+            .map(|u| Url::parse(&u).map_err(|e| invalid("server.public_url", e.to_string())))
+            .transpose()?,
+        webhook_max_bytes: s.webhook_max_bytes.unwrap_or(1 << 20).max(1024),
+        accept_v1: false,
+        accept_v2: false,
+        webhook_max_age: duration("server.webhook_max_age", s.webhook_max_age, "5m")?,
+        inbox_retention: duration("server.inbox_retention", s.inbox_retention, "7days")?,
     };
+    let server = signature_versions(server, s.webhook_signatures)?;
 
     let objects = objects::validate(file.objects)?;
-    Ok(Config { hubspot, postgres, server, objects })
+    Ok(Config {
+        hubspot,
+        postgres,
+        server,
+        objects,
+    })
+}
+
+/// Applies `server.webhook_signatures` (default `["v3"]`). v3 is always checked when its
+/// header is present; listing `v1`/`v2` also accepts deliveries signed only that way.
+fn signature_versions(
+    mut server: ServerConfig,
+    versions: Option<Vec<String>>,
+) -> Result<ServerConfig, ConfigError> {
+    let versions = versions.unwrap_or_else(|| vec!["v3".to_owned()]);
+    if versions.is_empty() {
+        return Err(invalid(
+            "server.webhook_signatures",
+            "accept at least one of v1, v2, v3",
+        ));
+    }
+    for v in versions {
+        match v.as_str() {
+            "v1" => server.accept_v1 = true,
+            "v2" => server.accept_v2 = true,
+            "v3" => {} // always accepted when its header is present
+            other => {
+                return Err(invalid(
+                    "server.webhook_signatures",
+                    format!("{other:?}: v1, v2 or v3"),
+                ));
+            }
+        }
+    }
+    Ok(server)
 }
 
 /// Parses `100/10s` into (requests, period); `off` into `None`.
@@ -193,10 +275,19 @@ pub(crate) fn parse_rate_limit(text: &str) -> Result<Option<(u32, Duration)>, St
     if text.trim() == "off" {
         return Ok(None);
     }
-    let (n, per) = text.split_once('/').ok_or("expected REQUESTS/PERIOD like 100/10s, or off")?;
-    let n: u32 = n.trim().parse().map_err(|_| format!("{n:?} is not a request count"))?;
+    let (n, per) = text
+        .split_once('/')
+        .ok_or("expected REQUESTS/PERIOD like 100/10s, or off")?;
+    let n: u32 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("{n:?} is not a request count"))?;
     let per = per.trim();
-    let per = if per.starts_with(|c: char| c.is_ascii_digit()) { per } else { &format!("1{per}") };
+    let per = if per.starts_with(|c: char| c.is_ascii_digit()) {
+        per
+    } else {
+        &format!("1{per}")
+    };
     let per = humantime::parse_duration(per).map_err(|e| format!("bad period: {e}"))?;
     if n == 0 || per.is_zero() {
         return Err("requests and period must be positive".into());
@@ -204,7 +295,11 @@ pub(crate) fn parse_rate_limit(text: &str) -> Result<Option<(u32, Duration)>, St
     Ok(Some((n, per)))
 }
 
-pub(crate) fn duration(key: &str, v: Option<String>, default: &str) -> Result<Duration, ConfigError> {
+pub(crate) fn duration(
+    key: &str,
+    v: Option<String>,
+    default: &str,
+) -> Result<Duration, ConfigError> {
     let text = v.as_deref().unwrap_or(default);
     humantime::parse_duration(text).map_err(|e| invalid(key, format!("{text:?}: {e}")))
 }
@@ -216,9 +311,10 @@ fn resolve_secret(
     literal_ok_without_password: bool,
 ) -> Result<Option<SecretString>, ConfigError> {
     match r {
-        SecretRef::Env { env } => {
-            Ok(std::env::var(env).ok().filter(|v| !v.is_empty()).map(SecretString::from))
-        }
+        SecretRef::Env { env } => Ok(std::env::var(env)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .map(SecretString::from)),
         SecretRef::File { file } => {
             let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
                 path: file.clone(),
@@ -240,13 +336,16 @@ fn resolve_secret(
 
 /// Whether a PostgreSQL URL or key/value string carries a password.
 fn has_password(conn: &str) -> bool {
-    if let Ok(url) = Url::parse(conn) {
-        if url.scheme().starts_with("postgres") {
-            return url.password().is_some()
-                || url.query_pairs().any(|(k, _)| k.eq_ignore_ascii_case("password"));
-        }
+    if let Ok(url) = Url::parse(conn)
+        && url.scheme().starts_with("postgres")
+    {
+        return url.password().is_some()
+            || url
+                .query_pairs()
+                .any(|(k, _)| k.eq_ignore_ascii_case("password"));
     }
-    conn.split_whitespace().any(|kv| kv.to_ascii_lowercase().starts_with("password="))
+    conn.split_whitespace()
+        .any(|kv| kv.to_ascii_lowercase().starts_with("password="))
 }
 
 #[cfg(test)]

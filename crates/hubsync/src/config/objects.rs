@@ -48,26 +48,50 @@ pub(super) fn validate(sections: Vec<ObjectSection>) -> Result<Vec<ObjectConfig>
             return Err(invalid(format!("{key}.name"), "must not be empty"));
         }
         if !seen.insert(name.clone()) {
-            return Err(invalid(format!("{key}.name"), format!("{name:?} is configured twice")));
+            return Err(invalid(
+                format!("{key}.name"),
+                format!("{name:?} is configured twice"),
+            ));
         }
-        let direction = one_of(&key, "direction", s.direction, "hubspot-to-postgres", &DIRECTIONS)?;
+        let direction = one_of(
+            &key,
+            "direction",
+            s.direction,
+            "hubspot-to-postgres",
+            &DIRECTIONS,
+        )?;
         let conflict = one_of(&key, "conflict", s.conflict, "last-write-wins", &POLICIES)?;
         let properties = match s.properties {
             None => None,
             Some(PropertyList::Word(w)) if w == "all" => None,
             Some(PropertyList::Word(w)) => {
-                return Err(invalid(format!("{key}.properties"), format!("{w:?}: \"all\" or a list")));
+                return Err(invalid(
+                    format!("{key}.properties"),
+                    format!("{w:?}: \"all\" or a list"),
+                ));
             }
             Some(PropertyList::List(list)) if list.is_empty() => {
-                return Err(invalid(format!("{key}.properties"), "an empty list syncs nothing"));
+                return Err(invalid(
+                    format!("{key}.properties"),
+                    "an empty list syncs nothing",
+                ));
             }
             Some(PropertyList::List(list)) => Some(list),
         };
         let schedule = match s.mode {
-            None => Schedule { realtime: true, every: None },
-            Some(ModeSection::Word(w)) if w == "realtime" => Schedule { realtime: true, every: None },
+            None => Schedule {
+                realtime: true,
+                every: None,
+            },
+            Some(ModeSection::Word(w)) if w == "realtime" => Schedule {
+                realtime: true,
+                every: None,
+            },
             Some(ModeSection::Word(w)) => {
-                return Err(invalid(format!("{key}.mode"), format!("{w:?}: \"realtime\" or {{ every = \"15m\" }}")));
+                return Err(invalid(
+                    format!("{key}.mode"),
+                    format!("{w:?}: \"realtime\" or {{ every = \"15m\" }}"),
+                ));
             }
             Some(ModeSection::Table { every, realtime }) => {
                 let every = every
@@ -80,11 +104,24 @@ pub(super) fn validate(sections: Vec<ObjectSection>) -> Result<Vec<ObjectConfig>
         let mut fields = BTreeMap::new();
         for (field, f) in s.fields {
             let fkey = format!("{key}.fields.{field}");
-            let d = f.direction.map(|d| one_of(&fkey, "direction", Some(d), "", &DIRECTIONS)).transpose()?;
-            let c = f.conflict.map(|c| one_of(&fkey, "conflict", Some(c), "", &POLICIES)).transpose()?;
+            let d = f
+                .direction
+                .map(|d| one_of(&fkey, "direction", Some(d), "", &DIRECTIONS))
+                .transpose()?;
+            let c = f
+                .conflict
+                .map(|c| one_of(&fkey, "conflict", Some(c), "", &POLICIES))
+                .transpose()?;
             fields.insert(field, (d, c));
         }
-        out.push(ObjectConfig { name, direction, properties, conflict, schedule, fields });
+        out.push(ObjectConfig {
+            name,
+            direction,
+            properties,
+            conflict,
+            schedule,
+            fields,
+        });
     }
     Ok(out)
 }
@@ -100,6 +137,9 @@ fn one_of(
     if allowed.contains(&v.as_str()) {
         Ok(v)
     } else {
-        Err(invalid(format!("{key}.{field}"), format!("{v:?}: expected one of {}", allowed.join(", "))))
+        Err(invalid(
+            format!("{key}.{field}"),
+            format!("{v:?}: expected one of {}", allowed.join(", ")),
+        ))
     }
 }

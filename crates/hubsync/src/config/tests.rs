@@ -30,7 +30,10 @@ fn example_parses_and_validates() {
         "token = { env = \"HUBSPOT_TOKEN\" }",
         &format!("token = {{ file = {:?} }}", f.path().display().to_string()),
     );
-    assert_ne!(text, EXAMPLE, "the example's token line changed; update this test");
+    assert_ne!(
+        text, EXAMPLE,
+        "the example's token line changed; update this test"
+    );
     let c = Config::parse(&text).expect("example config is valid");
     assert_eq!(c.hubspot.token.expose_secret(), "pat-na1-secret");
     assert_eq!(c.hubspot.rate_limit, Some((100, Duration::from_secs(10))));
@@ -38,7 +41,10 @@ fn example_parses_and_validates() {
     let names: Vec<_> = c.objects.iter().map(|o| o.name.as_str()).collect();
     assert_eq!(names, ["contacts", "companies", "deals"]);
     assert_eq!(c.objects[0].direction, "two-way");
-    assert_eq!(c.objects[0].fields["lifecyclestage"].1.as_deref(), Some("hubspot-wins"));
+    assert_eq!(
+        c.objects[0].fields["lifecyclestage"].1.as_deref(),
+        Some("hubspot-wins")
+    );
     assert_eq!(c.objects[2].schedule.every, Some(Duration::from_secs(900)));
     assert!(!c.objects[2].schedule.realtime);
 }
@@ -47,14 +53,23 @@ fn example_parses_and_validates() {
 fn literal_token_is_refused() {
     let err = Config::parse("[hubspot]\ntoken = \"pat-na1-abc\"\n").unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("hubspot.token") && msg.contains("literal"), "{msg}");
-    assert!(!msg.contains("pat-na1-abc"), "the secret leaked into the error: {msg}");
+    assert!(
+        msg.contains("hubspot.token") && msg.contains("literal"),
+        "{msg}"
+    );
+    assert!(
+        !msg.contains("pat-na1-abc"),
+        "the secret leaked into the error: {msg}"
+    );
 }
 
 #[test]
 fn literal_postgres_url_with_password_is_refused_without_one_accepted() {
     let (_f, text) = with_token_file("[postgres]\nurl = \"postgres://u:pw@localhost/db\"\n");
-    assert!(matches!(Config::parse(&text), Err(ConfigError::Invalid { .. })));
+    assert!(matches!(
+        Config::parse(&text),
+        Err(ConfigError::Invalid { .. })
+    ));
     let (_f, text) = with_token_file("[postgres]\nurl = \"postgres://u@localhost/db\"\n");
     let c = Config::parse(&text).expect("no password: fine");
     assert_eq!(c.database_url().expect("set"), "postgres://u@localhost/db");
@@ -63,10 +78,22 @@ fn literal_postgres_url_with_password_is_refused_without_one_accepted() {
 #[test]
 fn bad_values_name_their_key() {
     for (body, key) in [
-        ("[[object]]\nname = \"contacts\"\ndirection = \"sideways\"\n", "object[0].direction"),
-        ("[[object]]\nname = \"contacts\"\nconflict = \"coin-flip\"\n", "object[0].conflict"),
-        ("[[object]]\nname = \"contacts\"\n[[object]]\nname = \"contacts\"\n", "object[1].name"),
-        ("[[object]]\nname = \"deals\"\nmode = { every = \"soon\" }\n", "object[0].mode.every"),
+        (
+            "[[object]]\nname = \"contacts\"\ndirection = \"sideways\"\n",
+            "object[0].direction",
+        ),
+        (
+            "[[object]]\nname = \"contacts\"\nconflict = \"coin-flip\"\n",
+            "object[0].conflict",
+        ),
+        (
+            "[[object]]\nname = \"contacts\"\n[[object]]\nname = \"contacts\"\n",
+            "object[1].name",
+        ),
+        (
+            "[[object]]\nname = \"deals\"\nmode = { every = \"soon\" }\n",
+            "object[0].mode.every",
+        ),
         ("[server]\nlisten = \"nowhere\"\n", "server.listen"),
     ] {
         let (_f, text) = with_token_file(body);
@@ -83,8 +110,14 @@ fn unknown_keys_are_errors() {
 
 #[test]
 fn rate_limits_parse() {
-    assert_eq!(parse_rate_limit("100/10s"), Ok(Some((100, Duration::from_secs(10)))));
-    assert_eq!(parse_rate_limit("5/s"), Ok(Some((5, Duration::from_secs(1)))));
+    assert_eq!(
+        parse_rate_limit("100/10s"),
+        Ok(Some((100, Duration::from_secs(10))))
+    );
+    assert_eq!(
+        parse_rate_limit("5/s"),
+        Ok(Some((5, Duration::from_secs(1))))
+    );
     assert_eq!(parse_rate_limit("off"), Ok(None));
     assert!(parse_rate_limit("0/10s").is_err());
     assert!(parse_rate_limit("lots").is_err());

@@ -22,12 +22,10 @@ pub(crate) struct Supervisor {
 impl Supervisor {
     /// A supervisor whose workers stop when `shutdown` is cancelled.
     pub(crate) fn new(shutdown: CancellationToken) -> Self {
-        Self { shutdown, tracker: TaskTracker::new() }
-    }
-
-    /// The token every worker watches.
-    pub(crate) fn shutdown(&self) -> &CancellationToken {
-        &self.shutdown
+        Self {
+            shutdown,
+            tracker: TaskTracker::new(),
+        }
     }
 
     /// Spawns `make()` as worker `name`; when it returns an error (or panics) it is started
@@ -69,7 +67,9 @@ impl Supervisor {
     pub(crate) async fn stop(&self, grace: Duration) -> bool {
         self.shutdown.cancel();
         self.tracker.close();
-        tokio::time::timeout(grace, self.tracker.wait()).await.is_ok()
+        tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_ok()
     }
 }
 
@@ -89,7 +89,13 @@ mod tests {
         let counted = Arc::clone(&runs);
         sup.spawn("flaky", move |_| {
             let n = counted.fetch_add(1, Ordering::SeqCst);
-            async move { if n < 3 { anyhow::bail!("attempt {n} fails") } else { Ok(()) } }
+            async move {
+                if n < 3 {
+                    anyhow::bail!("attempt {n} fails")
+                } else {
+                    Ok(())
+                }
+            }
         });
         sup.tracker.close();
         sup.tracker.wait().await;

@@ -6,6 +6,10 @@ use super::WebState;
 
 /// Renders every metric the process recorded.
 pub(crate) async fn render(State(state): State<WebState>) -> impl IntoResponse {
-    let body = state.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
+    let body = state
+        .metrics
+        .as_ref()
+        .map(|h| h.render())
+        .unwrap_or_default();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

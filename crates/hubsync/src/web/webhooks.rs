@@ -1,0 +1,205 @@
+//! `POST {server.webhook_path}`: HubSpot's webhook deliveries.
+//!
+//! The raw body is checked against the app's client secret (v3: HMAC over method, full URI,
+//! body and timestamp, refused outside the timestamp window; v1/v2 only where configured),
+//! parsed, and committed to `hubsync.inbox` (deduplicated by `eventId`) **before** the
+//! answer: 204 means "stored", and when PostgreSQL cannot store it the answer is 503 so
+//! HubSpot delivers again — an event is never accepted and lost. Events are hints only: the
+//! inbox worker ([`crate::daemon`]) re-reads the records they name.
+//!
+//! Nothing is logged about the body beyond counts; `propertyValue` is dropped before
+//! storing (the record is re-read, and only synced properties may leave HubSpot).
+
+use std::time::Duration;
+
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, Method, StatusCode, Uri, header},
+};
+use chrono::{DateTime, Utc};
+use hubsync_hubspot::webhook::{
+    SIGNATURE_HEADER, SIGNATURE_V3_HEADER, SIGNATURE_VERSION_HEADER, SignatureError,
+    SignatureVerifier, SignedRequest, TIMESTAMP_HEADER, WebhookEvent, parse_events,
+};
+use hubsync_store::{
+    Store,
+    state::inbox::{self, InboxEvent},
+};
+use url::Url;
+
+use super::WebState;
+use crate::telemetry::names;
+
+/// How long storing a delivery may take before HubSpot is told to retry (HubSpot itself
+/// waits 5 s).
+const STORE_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// What the receiver needs.
+#[derive(Debug, Clone)]
+pub(crate) struct Receiver {
+    /// Where events are stored.
+    pub(crate) store: Store,
+    /// Checks signatures with the app's client secret.
+    pub(crate) verifier: SignatureVerifier,
+    /// The public base URL HubSpot calls; `None`: from the request's headers.
+    pub(crate) public_url: Option<Url>,
+}
+
+/// The handler.
+pub(crate) async fn receive(
+    State(state): State<WebState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let Some(receiver) = state.webhooks.as_ref() else {
+        return StatusCode::NOT_FOUND;
+    };
+    let (status, outcome) = receiver.handle(&method, &uri, &headers, &body).await;
+    metrics::counter!(names::WEBHOOK_REQUESTS, "outcome" => outcome).increment(1);
+    status
+}
+
+impl Receiver {
+    async fn handle(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> (StatusCode, &'static str) {
+        let full_uri = self.full_uri(uri, headers);
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let request = SignedRequest {
+            method: method.as_str(),
+            uri: &full_uri,
+            body,
+            signature: header(SIGNATURE_HEADER),
+            signature_version: header(SIGNATURE_VERSION_HEADER),
+            signature_v3: header(SIGNATURE_V3_HEADER),
+            timestamp: header(TIMESTAMP_HEADER),
+        };
+        if let Err(err) = self
+            .verifier
+            .verify(&request, Utc::now().timestamp_millis())
+        {
+            tracing::warn!(error = %err, "webhook refused");
+            return match err {
+                SignatureError::Expired | SignatureError::BadTimestamp => {
+                    (StatusCode::UNAUTHORIZED, "stale")
+                }
+                _ => (StatusCode::UNAUTHORIZED, "bad_signature"),
+            };
+        }
+        let events = match parse_events(body) {
+            Ok(events) => events,
+            Err(err) => {
+                tracing::warn!(error = %err, bytes = body.len(), "webhook body is not an event array");
+                return (StatusCode::BAD_REQUEST, "malformed");
+            }
+        };
+        let rows: Vec<InboxEvent> = events.into_iter().map(to_inbox).collect();
+        match tokio::time::timeout(STORE_TIMEOUT, self.store_events(&rows)).await {
+            Ok(Ok((new, duplicate))) => {
+                metrics::counter!(names::WEBHOOK_EVENTS, "outcome" => "new").increment(new);
+                metrics::counter!(names::WEBHOOK_EVENTS, "outcome" => "duplicate")
+                    .increment(duplicate);
+                tracing::debug!(new, duplicate, "webhook events stored");
+                (StatusCode::NO_CONTENT, "accepted")
+            }
+            Ok(Err(err)) => {
+                tracing::error!(error = %err, "cannot store webhook events; HubSpot will retry");
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
+            Err(_) => {
+                tracing::error!("storing webhook events timed out; HubSpot will retry");
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
+        }
+    }
+
+    async fn store_events(
+        &self,
+        rows: &[InboxEvent],
+    ) -> Result<(u64, u64), hubsync_store::StoreError> {
+        let client = self.store.client().await?;
+        let fresh = inbox::insert(&client, rows).await?;
+        let new = fresh.iter().filter(|n| **n).count() as u64;
+        Ok((new, fresh.len() as u64 - new))
+    }
+
+    /// The URI HubSpot signed: the configured public URL with the request's path and query,
+    /// else `X-Forwarded-Proto` (default `http`) `://` `Host` path and query.
+    fn full_uri(&self, uri: &Uri, headers: &HeaderMap) -> String {
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+        if let Some(base) = &self.public_url {
+            let base = base.as_str().trim_end_matches('/');
+            return format!("{base}{path}");
+        }
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("localhost");
+        let scheme = headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+            .map_or("http", str::trim);
+        format!("{scheme}://{host}{path}")
+    }
+}
+
+/// The plural object name hubsync's config uses for an event's object (`contact` →
+/// `contacts`, `0-3` → `deals`); other type ids (custom objects) are kept as they are and
+/// resolved by the inbox worker.
+pub(crate) fn object_name(event_object: &str) -> String {
+    match event_object {
+        "contact" | "0-1" => "contacts",
+        "company" | "0-2" => "companies",
+        "deal" | "0-3" => "deals",
+        "ticket" | "0-5" => "tickets",
+        "product" | "0-7" => "products",
+        "line_item" | "0-8" => "line_items",
+        other => other,
+    }
+    .to_owned()
+}
+
+fn to_inbox(mut event: WebhookEvent) -> InboxEvent {
+    event.property_value = None;
+    let occurred_at = DateTime::<Utc>::from_timestamp_millis(event.occurred_at);
+    InboxEvent {
+        event_id: event.event_id.to_string(),
+        object: object_name(event.object()),
+        hs_object_id: event.object_id.and_then(|id| i64::try_from(id).ok()),
+        subscription_type: Some(event.subscription_type.clone()),
+        occurred_at,
+        payload: serde_json::to_value(&event).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_names_follow_the_config() {
+        assert_eq!(object_name("contact"), "contacts");
+        assert_eq!(object_name("0-3"), "deals");
+        assert_eq!(object_name("2-123"), "2-123");
+    }
+
+    #[test]
+    fn stored_events_carry_no_property_value() {
+        let body = br#"[{"eventId":7,"occurredAt":1711234567890,"subscriptionType":"contact.propertyChange",
+            "objectId":123,"propertyName":"email","propertyValue":"secret@example.com"}]"#;
+        let events = parse_events(body).expect("parses");
+        let row = to_inbox(events.into_iter().next().expect("one"));
+        assert_eq!(row.event_id, "7");
+        assert_eq!(row.object, "contacts");
+        assert_eq!(row.hs_object_id, Some(123));
+        assert!(!row.payload.to_string().contains("secret@example.com"));
+    }
+}
