@@ -96,6 +96,9 @@ impl Default for Counters {
     }
 }
 
+/// Most distinct `by_route` keys kept.
+pub const MAX_ROUTES: usize = 1000;
+
 /// Thread-safe counters.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -125,11 +128,17 @@ impl Stats {
         self.update(|c| *c = Counters::default());
     }
 
-    /// Counts one incoming request.
+    /// Counts one incoming request (routes beyond [`MAX_ROUTES`] distinct keys count under
+    /// `"other"`, so odd paths cannot grow the map without bound).
     pub fn request(&self, route: String) {
         self.update(|c| {
             c.requests_total += 1;
-            *c.by_route.entry(route).or_default() += 1;
+            let key = if c.by_route.len() >= MAX_ROUTES && !c.by_route.contains_key(&route) {
+                "other".to_owned()
+            } else {
+                route
+            };
+            *c.by_route.entry(key).or_default() += 1;
         });
     }
 
@@ -228,5 +237,16 @@ mod tests {
         assert_eq!(snap.rate_limited_by_policy.get("SECONDLY"), Some(&1));
         stats.reset();
         assert_eq!(stats.snapshot().requests_total, 0);
+    }
+
+    #[test]
+    fn route_keys_are_bounded() {
+        let stats = Stats::default();
+        for n in 0..MAX_ROUTES + 10 {
+            stats.request(format!("GET /x/{n}x"));
+        }
+        let snap = stats.snapshot();
+        assert!(snap.by_route.len() <= MAX_ROUTES + 1);
+        assert_eq!(snap.by_route.get("other"), Some(&10));
     }
 }

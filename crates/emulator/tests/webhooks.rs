@@ -25,6 +25,7 @@ struct Delivery {
     headers: HeaderMap,
     events: Vec<Value>,
     v1_valid: bool,
+    v2_valid: bool,
     v3_valid: bool,
 }
 
@@ -99,9 +100,14 @@ async fn accept(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> S
     hash.update(SECRET.as_bytes());
     hash.update(&body);
     let expected_v1 = hex::encode(hash.finalize());
+    let mut hash = Sha256::new();
+    hash.update(format!("{SECRET}POST{uri}").as_bytes());
+    hash.update(&body);
+    let expected_v2 = hex::encode(hash.finalize());
     let events = serde_json::from_slice::<Vec<Value>>(&body).unwrap_or_default();
     r.deliveries.lock().expect("lock").push(Delivery {
         v1_valid: header(&headers, "x-hubspot-signature") == expected_v1,
+        v2_valid: header(&headers, "x-hubspot-signature") == expected_v2,
         v3_valid: header(&headers, "x-hubspot-signature-v3") == expected_v3,
         headers,
         events,
@@ -434,7 +440,35 @@ async fn settings_and_subscriptions_can_be_changed_at_runtime() {
         .collect();
     subs.sort_unstable();
     assert!(subs.contains(&sub_id) && subs.len() == 2, "{events:?}");
-    assert!(receiver.deliveries().iter().all(|d| d.v3_valid));
+    assert!(
+        receiver
+            .deliveries()
+            .iter()
+            .all(|d| d.v3_valid && d.v1_valid)
+    );
+
+    // v2 instead of v1 in X-HubSpot-Signature (v3 is always sent).
+    let v2 = json!({"signature_version": "v2"});
+    assert_eq!(
+        live.json("POST", "/_emulator/webhooks", Some(v2)).await.0,
+        200
+    );
+    live.handle
+        .events()
+        .publish(property_change(3, "phone", "3"));
+    let delivered = eventually(WAIT, || async {
+        receiver
+            .deliveries()
+            .into_iter()
+            .find(|d| d.events.iter().any(|e| e["objectId"] == 3))
+    })
+    .await
+    .expect("the v2-signed delivery arrives");
+    assert_eq!(
+        header(&delivered.headers, "x-hubspot-signature-version"),
+        "v2"
+    );
+    assert!(delivered.v2_valid && delivered.v3_valid);
 
     let (status, _) = live
         .json(
