@@ -4,3 +4,4 @@ mod hs_to_pg;
 mod two_way;
 mod two_way_kit;
 mod writeback;
+mod writeback_bench;

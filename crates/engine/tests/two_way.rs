@@ -248,3 +248,22 @@ async fn a_delete_wins_over_a_racing_update_on_either_side() {
     kit.pass().await;
     assert_eq!(kit.write_calls().await, 0, "{}", kit.stats().await);
 }
+
+/// A HubSpot edit the pull has not seen yet (made just before the push) is read and
+/// merged before writing: under `manual` it is queued, never overwritten.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hubspot_edit_not_yet_pulled_is_never_overwritten() {
+    let kit = tw(ConflictPolicy::Manual).await;
+    let id = edited_on_both_sides(&kit, "unseen@example.com").await;
+    let report = kit.push().await; // no pull in between
+    assert_eq!(report.verified, 1, "{report:?}");
+    assert_eq!(report.updated, 0, "{report:?}");
+    assert_eq!(
+        both_sides(&kit, id).await,
+        ("FromPostgres".to_owned(), "FromHubSpot".to_owned())
+    );
+    let open: i64 = kit
+        .scalar("SELECT count(*) FROM hubsync.conflicts WHERE status = 'open'")
+        .await;
+    assert_eq!(open, 1);
+}

@@ -39,8 +39,13 @@ pub(crate) async fn tw(policy: ConflictPolicy) -> Tw {
 
 /// A kit with explicit rules and an emulator burst limit (`None`: off).
 pub(crate) async fn tw_with(rules: FieldRules, rate: Option<u32>) -> Tw {
+    tw_seeded(rules, rate, SeedConfig::default()).await
+}
+
+/// A kit over a seeded emulator (the first pass backfills the seeded contacts).
+pub(crate) async fn tw_seeded(rules: FieldRules, rate: Option<u32>, seed: SeedConfig) -> Tw {
     let config = EmulatorConfig {
-        seed: SeedConfig::default(),
+        seed,
         rate_limit: rate.map(|n| hubsync_emulator::RateLimit {
             requests: n,
             per: Duration::from_secs(10),

@@ -14,6 +14,7 @@ mod bisect;
 mod outcome;
 mod plan;
 mod send;
+mod verify;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -47,6 +48,10 @@ pub struct DrainOptions {
     pub concurrency: usize,
     /// After a HubSpot call failed as a whole, when its entries may be tried again.
     pub retry_after: Duration,
+    /// Two-way objects: records HubSpot modified within this window that have pending
+    /// changes are read and merged before writing, so a HubSpot edit the pull has not seen
+    /// yet is never overwritten silently (see `verify`). Zero turns it off.
+    pub verify_recent: Duration,
     /// Test hook: stop as if the process died at this point.
     #[doc(hidden)]
     pub crash_at: Option<CrashPoint>,
@@ -60,6 +65,7 @@ impl Default for DrainOptions {
             lease: Duration::from_secs(300),
             concurrency: 4,
             retry_after: Duration::from_secs(30),
+            verify_recent: Duration::from_secs(300),
             crash_at: None,
         }
     }
@@ -86,6 +92,8 @@ pub struct DrainReport {
     pub reverted: u64,
     /// Outbox entries acknowledged.
     pub entries: u64,
+    /// Records read from HubSpot before writing because HubSpot modified them recently.
+    pub verified: u64,
 }
 
 impl DrainReport {
@@ -100,6 +108,7 @@ impl DrainReport {
         self.held_conflicts += o.held_conflicts;
         self.reverted += o.reverted;
         self.entries += o.entries;
+        self.verified += o.verified;
     }
 
     /// HubSpot record writes made (creates, updates, archives).
@@ -209,6 +218,8 @@ pub async fn drain(
             return Ok(report);
         }
         let changes = outbox::coalesce(&entries);
+        report.verified +=
+            verify::verify(store, hubspot, object, &changes, options.verify_recent).await?;
         let rows = current_rows(&client, object, &changes).await?;
         drop(client);
         let round = send::Round::new(store, hubspot, object, options);
@@ -242,4 +253,19 @@ async fn current_rows(
         .into_iter()
         .map(|r| (r.row_id.to_string(), r))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: T) {}
+
+    /// The daemon spawns these futures on a multi-threaded runtime.
+    #[allow(dead_code)]
+    fn futures_are_send(s: &Store, h: &HubSpotClient, o: &TwoWayObject, opt: &DrainOptions) {
+        assert_send(drain(s, h, o, opt));
+        assert_send(prepare(s, h, o));
+        assert_send(crate::two_way::apply_resolutions(s, h, o));
+    }
 }

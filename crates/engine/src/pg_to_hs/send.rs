@@ -97,10 +97,14 @@ impl<'a> Round<'a> {
             })
             .collect();
         let mut report = self.settle_local(&planned).await?;
-        let jobs = jobs(&planned);
+        // Futures built before awaiting (a closure mapping jobs inside the stream would
+        // make the future not `Send` for the daemon's multi-threaded runtime).
+        let mut calls = Vec::new();
+        for job in jobs(&planned) {
+            calls.push(self.run_job(job));
+        }
         let results: Vec<Result<(DrainReport, Option<TwoWayError>), TwoWayError>> =
-            stream::iter(jobs)
-                .map(|job| self.run_job(job))
+            stream::iter(calls)
                 .buffer_unordered(self.options.concurrency.max(1))
                 .collect()
                 .await;

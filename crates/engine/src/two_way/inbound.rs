@@ -37,7 +37,7 @@ use uuid::Uuid;
 
 use super::{
     TwoWayObject,
-    object::ROW_ID_PROPERTY,
+    object::{ARCHIVED_COLUMN, ROW_ID_PROPERTY},
     shadow_io::{self, ms, postgres_version},
 };
 use crate::merge::{FieldInput, FieldOutcome, MergeContext, merge_field};
@@ -115,6 +115,15 @@ pub async fn inbound<C: GenericClient>(
         }
         let hs_version = Version::hubspot(ms(row.updated_at));
         let pg = pending.get(&id);
+        // A pending archive in PostgreSQL (archived_at set) wins over HubSpot's live copy:
+        // the row stays archived and the writer archives the record (delete wins).
+        if let Some(archived) = pg
+            .filter(|p| p.columns.contains(ARCHIVED_COLUMN))
+            .and_then(|_| current.get(&id))
+            .and_then(|r| r.archived_at)
+        {
+            row.archived_at = Some(archived);
+        }
         let record_shadow = shadows.get(&id);
         let fields: Vec<String> = row.properties.keys().cloned().collect();
         for field in fields {
