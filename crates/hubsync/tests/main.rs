@@ -1,3 +1,5 @@
 //! End-to-end tests of the `hubsync` binary.
 
+mod daemon;
+mod daemon_kit;
 mod sync;

@@ -1,0 +1,323 @@
+//! `hubsync run` and `hubsync demo` as real processes: webhook signatures, duplicate and
+//! out-of-order deliveries, lost webhooks, SIGKILL and restart, graceful signals.
+
+use std::process::{Command, Stdio};
+
+use hubsync_hubspot::webhook::{SIGNATURE_V3_HEADER, SignatureVersion, TIMESTAMP_HEADER, sign};
+use serde_json::json;
+
+use crate::daemon_kit::{BIN, Kit, Knobs, SECRET, WEBHOOK_PATH, free_port, wait_exit};
+
+/// POSTs `body` to the daemon signed (v3) with `secret` at `timestamp_ms`.
+async fn deliver(kit: &Kit, body: &str, signed_body: &str, secret: &str, timestamp_ms: i64) -> u16 {
+    let uri = format!("http://127.0.0.1:{}{WEBHOOK_PATH}", kit.port);
+    let ts = timestamp_ms.to_string();
+    let signature = sign(
+        SignatureVersion::V3,
+        secret,
+        "POST",
+        &uri,
+        signed_body.as_bytes(),
+        &ts,
+    );
+    kit.http
+        .post(&uri)
+        .header("content-type", "application/json")
+        .header(SIGNATURE_V3_HEADER, signature)
+        .header(TIMESTAMP_HEADER, ts)
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("deliver")
+        .status()
+        .as_u16()
+}
+
+async fn inbox_rows(kit: &Kit) -> i64 {
+    kit.scalar::<i64>("SELECT count(*) FROM hubsync.inbox")
+        .await
+        .expect("inbox")
+}
+
+async fn firstname(kit: &Kit, id: i64) -> Option<String> {
+    kit.scalar::<Option<String>>(&format!(
+        "SELECT firstname FROM hubspot.contacts WHERE hs_object_id = {id}"
+    ))
+    .await
+    .ok()
+    .flatten()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_signature_stale_timestamp_and_replay_change_nothing() {
+    let mut kit = Kit::start(Knobs {
+        reconcile_every: "1h",
+        contacts: 5,
+    })
+    .await;
+    kit.webhook_settings(json!({"url": null})).await;
+    let id = kit.ids(1).await[0];
+    kit.edit(id, json!({"firstname": "Signed"})).await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let body = format!(
+        r#"[{{"eventId":9000001,"occurredAt":{now},"subscriptionType":"contact.propertyChange","objectId":{id},"propertyName":"firstname","attemptNumber":0}}]"#
+    );
+    let before = firstname(&kit, id).await;
+    assert_ne!(before.as_deref(), Some("Signed"));
+
+    assert_eq!(
+        deliver(&kit, &body, &body, "not-the-secret", now).await,
+        401,
+        "bad signature"
+    );
+    let stale = now - 10 * 60 * 1000;
+    assert_eq!(
+        deliver(&kit, &body, &body, SECRET, stale).await,
+        401,
+        "stale timestamp"
+    );
+    let other = body.replace("9000001", "9000002");
+    assert_eq!(
+        deliver(&kit, &other, &body, SECRET, now).await,
+        401,
+        "tampered body"
+    );
+    // 401 is only answered before anything is stored.
+    assert_eq!(inbox_rows(&kit).await, 0);
+    assert_eq!(firstname(&kit, id).await, before);
+
+    assert_eq!(
+        deliver(&kit, &body, &body, SECRET, now).await,
+        204,
+        "valid delivery"
+    );
+    let k = &kit;
+    k.wait_for("the signed change", || async move {
+        firstname(k, id).await.as_deref() == Some("Signed")
+    })
+    .await;
+    // A replay of the same signed request is stored once (event id) and applies nothing new.
+    assert_eq!(
+        deliver(&kit, &body, &body, SECRET, now).await,
+        204,
+        "replay inside the window"
+    );
+    assert_eq!(inbox_rows(&kit).await, 1);
+    let metrics = kit.metrics().await;
+    assert!(
+        metrics.contains("hubsync_webhook_events_total{outcome=\"duplicate\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("hubsync_webhook_requests_total{outcome=\"bad_signature\"} 2"),
+        "{metrics}"
+    );
+
+    let status = kit.signal_daemon("TERM");
+    assert!(
+        status.success(),
+        "SIGTERM exit: {status:?}\n{}",
+        kit.daemon_log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_and_out_of_order_deliveries_converge() {
+    let kit = Kit::start(Knobs {
+        reconcile_every: "1h",
+        contacts: 8,
+    })
+    .await;
+    kit.faults(
+        json!({"webhook_duplicate": 0.5, "webhook_reorder": 0.5, "webhook_delay": 0.3, "seed": 11}),
+    )
+    .await;
+    let ids = kit.ids(8).await;
+    for round in 0..4 {
+        for id in &ids {
+            kit.edit(*id, json!({"firstname": format!("v{round}-{id}")}))
+                .await;
+        }
+    }
+    let k = &kit;
+    for id in &ids {
+        let want = format!("v3-{id}");
+        k.wait_for("the last edit of every record", || {
+            let want = want.clone();
+            async move { firstname(k, *id).await == Some(want) }
+        })
+        .await;
+    }
+    let stats = kit.webhook_stats().await;
+    assert!(
+        stats["events_duplicated"].as_u64().unwrap_or(0) > 0,
+        "no duplicates injected: {stats}"
+    );
+    assert!(
+        stats["batches_reordered"].as_u64().unwrap_or(0) > 0,
+        "nothing reordered: {stats}"
+    );
+    let metrics = kit.metrics().await;
+    assert!(
+        !metrics.contains("hubsync_webhook_events_total{outcome=\"duplicate\"} 0"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_that_never_arrives_is_caught_by_reconciliation() {
+    let kit = Kit::start(Knobs {
+        reconcile_every: "1s",
+        contacts: 6,
+    })
+    .await;
+    kit.faults(json!({"webhook_drop": 1.0})).await;
+    let ids = kit.ids(2).await;
+    let (edited, deleted) = (ids[0], ids[1]);
+    kit.edit(edited, json!({"firstname": "Reconciled"})).await;
+    let url = format!(
+        "{}/crm/v3/objects/contacts/{deleted}",
+        kit.emulator.base_url()
+    );
+    let r = kit
+        .http
+        .delete(url)
+        .bearer_auth("pat-kit")
+        .send()
+        .await
+        .expect("archive");
+    assert!(r.status().is_success());
+
+    let k = &kit;
+    k.wait_for("the edit", || async move {
+        firstname(k, edited).await.as_deref() == Some("Reconciled")
+    })
+    .await;
+    let archived = format!(
+        "SELECT archived_at IS NOT NULL FROM hubspot.contacts WHERE hs_object_id = {deleted}"
+    );
+    k.wait_for("the delete", || {
+        let sql = archived.clone();
+        async move { k.scalar::<bool>(&sql).await.unwrap_or(false) }
+    })
+    .await;
+    let stats = kit.webhook_stats().await;
+    assert!(
+        stats["events_dropped"].as_u64().unwrap_or(0) >= 2,
+        "{stats}"
+    );
+    assert_eq!(inbox_rows(&kit).await, 0, "no webhook reached the daemon");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_flow_and_restart_loses_nothing() {
+    let mut kit = Kit::start(Knobs {
+        reconcile_every: "1h",
+        contacts: 20,
+    })
+    .await;
+    kit.webhook_settings(json!({"max_retries": 40, "retry_base_ms": 200, "retry_max_ms": 500}))
+        .await;
+    let ids = kit.ids(20).await;
+    let (to_hubspot, from_hubspot) = ids.split_at(10);
+    for id in to_hubspot {
+        kit.sql(&format!(
+            "UPDATE hubspot.contacts SET lastname = 'pg-{id}' WHERE hs_object_id = {id}"
+        ))
+        .await;
+    }
+    for id in from_hubspot {
+        kit.edit(*id, json!({"firstname": format!("hs-{id}")}))
+            .await;
+    }
+    kit.kill_daemon();
+    // Changes made while it is down: captured in the outbox, retried by HubSpot.
+    for id in to_hubspot {
+        kit.sql(&format!(
+            "UPDATE hubspot.contacts SET phone = '+1{id}' WHERE hs_object_id = {id}"
+        ))
+        .await;
+    }
+    for id in from_hubspot {
+        kit.edit(*id, json!({"lastname": format!("down-{id}")}))
+            .await;
+    }
+    kit.spawn_daemon().await;
+
+    let k = &kit;
+    for id in to_hubspot {
+        k.wait_for("PostgreSQL changes in HubSpot", || async move {
+            k.hubspot_value(*id, "lastname").await == Some(format!("pg-{id}"))
+                && k.hubspot_value(*id, "phone").await == Some(format!("+1{id}"))
+        })
+        .await;
+    }
+    for id in from_hubspot {
+        let sql = format!(
+            "SELECT firstname || '/' || lastname FROM hubspot.contacts WHERE hs_object_id = {id}"
+        );
+        k.wait_for("HubSpot changes in PostgreSQL", || {
+            let sql = sql.clone();
+            async move { k.scalar::<String>(&sql).await.ok() == Some(format!("hs-{id}/down-{id}")) }
+        })
+        .await;
+    }
+    let pending = "SELECT count(*) FROM hubsync.outbox";
+    k.wait_for("an empty outbox", || async move {
+        k.scalar::<i64>(pending).await.ok() == Some(0)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_starts_serves_health_and_stops_on_ctrl_c() {
+    let db = hubsync_store::TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (port, emulator_port) = (free_port(), free_port());
+    let mut child = Command::new(BIN)
+        .args(["demo", "--seed-contacts", "10", "--data-dir"])
+        .arg(dir.path())
+        .args([
+            "--port",
+            &port.to_string(),
+            "--emulator-port",
+            &emulator_port.to_string(),
+        ])
+        .env("DATABASE_URL", db.url())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn demo");
+    let http = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let health = format!("http://127.0.0.1:{port}/healthz");
+    while !http
+        .get(&health)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            started.elapsed() < crate::daemon_kit::DEADLINE,
+            "demo never became healthy"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let status = wait_exit(&mut child);
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
+    }
+    assert!(status.success(), "demo exit {status:?}\n{out}");
+    assert!(
+        out.contains("psql") && out.contains("update hubspot.contacts"),
+        "{out}"
+    );
+    assert!(out.contains("/_emulator/objects/contacts/"), "{out}");
+}
