@@ -1,6 +1,7 @@
 //! One module per command; [`run`] dispatches.
 
 mod check;
+mod conflicts;
 mod demo;
 mod emulator;
 mod init;
@@ -26,12 +27,16 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sync(args) => sync::run(&cli.config, &args).await,
         Command::Check => check::run(&cli.config).await,
         Command::Status(args) => status::run(&cli.config, &args).await,
+        Command::Conflicts(command) => conflicts::run(&cli.config, &command).await,
         Command::Run => {
             let config = Config::load(&cli.config)?;
             daemon::run(config, daemon::signal_token()).await?;
             Ok(ExitCode::SUCCESS)
         }
-        other => bail!("`{}` is not available yet in this build", command_name(&other)),
+        other => bail!(
+            "`{}` is not available yet in this build",
+            command_name(&other)
+        ),
     }
 }
 

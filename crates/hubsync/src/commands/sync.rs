@@ -7,7 +7,13 @@ use std::{
 };
 
 use anyhow::Context;
-use hubsync_engine::hs_to_pg::{HsToPg, PassOptions, PassReport, Phase, Progress};
+use hubsync_engine::{
+    hs_to_pg::{HsToPg, PassOptions, PassReport, Phase, Progress},
+    model::Side,
+    pg_to_hs::{self, DrainOptions},
+    policy::Direction,
+    two_way::{self, TwoWayObject},
+};
 use hubsync_store::Store;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
@@ -36,12 +42,48 @@ pub(crate) async fn run(config_path: &Path, args: &SyncArgs) -> anyhow::Result<E
     }
     .context("sync pass failed")?;
     print_report(&report);
+    // PostgreSQL → HubSpot after the pull: the pull merged HubSpot's changes against the
+    // pending local ones first, so conflicts are decided before anything is overwritten.
+    let written = write_back(&pipelines, &store, &args.objects).await;
     store.close();
-    Ok(if report.is_success() {
+    let written = written.context("writeback to HubSpot failed")?;
+    Ok(if report.is_success() && written {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Writes the pending PostgreSQL changes of every object that writes to HubSpot (two-way
+/// objects apply resolved conflicts first). Returns false if HubSpot rejected records.
+async fn write_back(pipelines: &HsToPg, store: &Store, only: &[String]) -> anyhow::Result<bool> {
+    let client = pipelines.client();
+    let prepared = pipelines.prepare().await?;
+    let mut clean = true;
+    for ctx in &prepared.objects {
+        let name = ctx.name();
+        if !ctx.settings.direction.allows_from(Side::Postgres)
+            || (!only.is_empty() && !only.iter().any(|o| o == name))
+        {
+            continue;
+        }
+        let object = TwoWayObject::new(ctx.mapping.clone(), ctx.settings.rules.clone());
+        pg_to_hs::prepare(store, client, &object).await?;
+        if ctx.settings.direction == Direction::TwoWay {
+            two_way::apply_resolutions(store, client, &object).await?;
+        }
+        let options = DrainOptions {
+            consumer: pipelines.settings().holder.clone(),
+            ..DrainOptions::default()
+        };
+        let r = pg_to_hs::drain(store, client, &object, &options).await?;
+        println!(
+            "{name}: writeback: {} created, {} updated, {} archived, {} unchanged, {} failed, {} held by open conflicts",
+            r.created, r.updated, r.archived, r.unchanged, r.failed, r.held_conflicts
+        );
+        clean &= r.failed == 0;
+    }
+    Ok(clean)
 }
 
 /// Connects to PostgreSQL and migrates the `hubsync` schema.
