@@ -59,6 +59,61 @@ async fn zero_429s_when_the_configured_burst_matches_the_portal() {
 }
 
 #[tokio::test]
+async fn budget_spent_by_another_app_slows_this_client_down() {
+    // Private-app limits are shared by the portal: another app spends half the window first.
+    let bound = RateLimit {
+        requests: 30,
+        per: Duration::from_secs(3),
+    };
+    let portal = Portal::with(
+        EmulatorConfig {
+            rate_limit: Some(bound),
+            ..unlimited()
+        },
+        |h| {
+            let mut config = client_config(h);
+            config.burst = "30/3s".parse::<RateQuota>().expect("quota");
+            config
+        },
+    )
+    .await;
+    // The record is made through the control API, which spends no budget.
+    let created = portal
+        .control(
+            "/_emulator/objects/contacts",
+            json!({ "properties": { "email": "shared@example.com" } }),
+        )
+        .await;
+    let id: u64 = created["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("id");
+    let other = reqwest::Client::new();
+    let url = format!("{}/crm/v3/objects/contacts/{id}", portal.handle.base_url());
+    for _ in 0..15 {
+        let answer = other
+            .get(&url)
+            .bearer_auth("other-app")
+            .send()
+            .await
+            .expect("other app");
+        assert!(answer.status().is_success());
+    }
+    let before = portal.client.stats();
+    for _ in 0..45 {
+        portal
+            .client
+            .get_object("contacts", &id.to_string(), &GetOptions::default())
+            .await
+            .expect("read");
+    }
+    let stats = portal.client.stats();
+    assert_eq!(stats.rate_limited - before.rate_limited, 0, "{stats:?}");
+    let emulator = portal.control_get("/_emulator/stats").await;
+    assert_eq!(emulator["rate_limited_total"], 0, "{emulator}");
+}
+
+#[tokio::test]
 async fn a_stricter_portal_limit_is_adopted_and_its_429s_are_retried() {
     // The portal allows 5 per second; the client was told 100 per 10 s.
     let bound = RateLimit {
