@@ -22,6 +22,7 @@ use hubsync_store::{
         AssociationMapping, AssociationRow, ensure_association_table, replace_associations,
     },
 };
+use tokio::sync::watch;
 
 use super::checkpoint::{self, ASSOCIATIONS, INCREMENTAL, IncrementalPosition, SweepPosition};
 use super::discovery::ObjectContext;
@@ -225,8 +226,15 @@ pub async fn flush_pending(
     Ok(done)
 }
 
-/// Re-reads every association of the object's live records when the sweep is due (always
-/// right after a backfill), batch by batch with a checkpoint after each.
+/// Re-reads every association of the object's live records when the sweep is due, batch
+/// by batch with a checkpoint after each.
+///
+/// With `follow` (the backfill's signal: records written, finished), the sweep runs
+/// alongside a backfill: it trails the rows the backfill has committed (the list endpoint
+/// delivers ids in ascending order), reading full batches of 1,000 as they become
+/// available, so association reads (exempt from the burst budget) overlap the list calls.
+/// It completes when the backfill finishes; if the backfill fails it stops and resumes from
+/// its checkpoint with the next pass.
 ///
 /// # Errors
 /// HubSpot or PostgreSQL failures (the sweep continues from its checkpoint next time).
@@ -236,6 +244,7 @@ pub async fn sweep(
     ctx: &ObjectContext,
     junctions: &[AssociationMapping],
     force: bool,
+    mut follow: Option<watch::Receiver<(u64, bool)>>,
     progress: &dyn Progress,
 ) -> Result<u64, SyncError> {
     let object = ctx.name();
@@ -261,6 +270,7 @@ pub async fn sweep(
     let limit = i64::try_from(ctx.settings.association_batch.clamp(1, 1_000)).unwrap_or(1_000);
     let mut done = 0u64;
     loop {
+        let finished = follow.as_ref().is_none_or(|rx| rx.borrow().1);
         let ids: Vec<i64> = conn
             .query(&select, &[&run.after_id, &limit])
             .await
@@ -268,6 +278,15 @@ pub async fn sweep(
             .iter()
             .map(|r| r.get(0))
             .collect();
+        let full = i64::try_from(ids.len()).unwrap_or(i64::MAX) >= limit;
+        if !finished && !full {
+            // Wait for the backfill to commit more rows (or to end).
+            let Some(rx) = follow.as_mut() else { break };
+            if rx.changed().await.is_err() && !rx.borrow().1 {
+                return Ok(done); // the backfill failed; the sweep resumes next pass
+            }
+            continue;
+        }
         let Some(&last) = ids.last() else { break };
         let fetched = fetch_all(client, ctx, &mine, &ids).await?;
         let tx = conn.transaction().await.map_err(on(object))?;

@@ -16,7 +16,7 @@
 use chrono::Utc;
 use hubsync_hubspot::{HubSpotClient, ListRequest, Page, SimpleObject, search::SearchRequest};
 use hubsync_store::Store;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use super::checkpoint::{
     self, ARCHIVED, BACKFILL, BackfillPosition, INCREMENTAL, IncrementalPosition, RECONCILE,
@@ -53,6 +53,7 @@ pub async fn backfill(
     store: &Store,
     ctx: &ObjectContext,
     progress: &dyn Progress,
+    signal: Option<&watch::Sender<(u64, bool)>>,
 ) -> Result<BackfillOutcome, SyncError> {
     let object = ctx.name();
     let mut conn = store.client().await.map_err(on(object))?;
@@ -60,6 +61,9 @@ pub async fn backfill(
         .await
         .map_err(on(object))?;
     if stored.as_ref().is_some_and(|p| p.done) {
+        if let Some(signal) = signal {
+            signal.send_replace((0, true));
+        }
         return Ok(BackfillOutcome {
             done: true,
             ran: false,
@@ -132,6 +136,9 @@ pub async fn backfill(
                 seed_followers(&tx, ctx, &pos).await?;
             }
             tx.commit().await.map_err(on(object))?;
+            if let Some(signal) = signal {
+                signal.send_replace((pos.records, finished));
+            }
             progress.advance(object, Phase::Backfill, n);
             outcome.batch.absorb(BatchOutcome {
                 ids: Vec::new(),

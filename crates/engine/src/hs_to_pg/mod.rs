@@ -251,23 +251,57 @@ impl HsToPg {
         report: &mut ObjectReport,
     ) -> Result<(), SyncError> {
         let (client, store) = (&self.client, &self.store);
-        let backfill = backfill::backfill(client, store, ctx, progress).await?;
+        let object = ctx.name();
+        let done_before = {
+            let conn = store.client().await.map_err(on(object))?;
+            checkpoint::load_opt::<checkpoint::BackfillPosition>(
+                &conn,
+                object,
+                checkpoint::BACKFILL,
+            )
+            .await
+            .map_err(on(object))?
+            .is_some_and(|p| p.done)
+        };
         let mut force_associations = options.force_sweeps;
-        if backfill.ran {
-            report.backfilled = true;
-            force_associations |= backfill.done;
-            absorb(report, &backfill.batch);
-        } else {
+        let backfill = if done_before {
             let inc = incremental::incremental(client, store, ctx, progress).await?;
             absorb(report, &inc.batch);
             force_associations |= inc.association_overflow;
             report.high_water_mark = Some(checkpoint::from_ms(inc.hwm_ms));
-        }
-        report.associations +=
-            associations::flush_pending(client, store, ctx, junctions, progress).await?;
-        report.associations +=
-            associations::sweep(client, store, ctx, junctions, force_associations, progress)
-                .await?;
+            report.associations +=
+                associations::flush_pending(client, store, ctx, junctions, progress).await?;
+            backfill::BackfillOutcome {
+                done: true,
+                ..backfill::BackfillOutcome::default()
+            }
+        } else {
+            // Associations are read while the backfill runs (exempt from the burst budget).
+            let (signal, follow) = tokio::sync::watch::channel((0u64, false));
+            let copy = async {
+                let outcome = backfill::backfill(client, store, ctx, progress, Some(&signal)).await;
+                drop(signal);
+                outcome
+            };
+            let links =
+                associations::sweep(client, store, ctx, junctions, true, Some(follow), progress);
+            let (outcome, linked) = tokio::join!(copy, links);
+            let outcome = outcome?;
+            report.associations += linked?;
+            report.backfilled = true;
+            absorb(report, &outcome.batch);
+            outcome
+        };
+        report.associations += associations::sweep(
+            client,
+            store,
+            ctx,
+            junctions,
+            force_associations,
+            None,
+            progress,
+        )
+        .await?;
         if backfill.done {
             let force = options.force_sweeps;
             report.deleted += deletes::sweep_archived(client, store, ctx, force, progress).await?;

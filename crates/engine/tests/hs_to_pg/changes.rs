@@ -189,3 +189,84 @@ async fn new_property_becomes_a_column_and_bad_values_become_issues() {
         Some("abc")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn association_changes_and_vanished_records_are_caught() {
+    let k = kit(seed(30, 5, 0)).await;
+    let mut objects = Vec::new();
+    for name in ["contacts", "companies"] {
+        let mut o = hubsync_engine::settings::ObjectSettings::new(name);
+        o.lookback = std::time::Duration::from_secs(5);
+        o.clock_skew = std::time::Duration::ZERO;
+        objects.push(o);
+    }
+    let pipelines = k.pipelines_with(objects.clone());
+    k.pass(&pipelines).await;
+    let ids = first_ids(&k, 3).await;
+    let conn = k.store().client().await.expect("conn");
+    let company: i64 = conn
+        .query_one(
+            "SELECT hs_object_id FROM hubspot.companies ORDER BY 1 DESC LIMIT 1",
+            &[],
+        )
+        .await
+        .expect("company")
+        .get(0);
+    let link = |contact: i64| {
+        let url = format!(
+            "{}/crm/v4/objects/contacts/{contact}/associations/default/companies/{company}",
+            k.emulator.base_url()
+        );
+        k.http.put(url).bearer_auth("pat-test").send()
+    };
+    // An association added together with a property edit: re-read with the changed record.
+    assert!(link(ids[0]).await.expect("associate").status().is_success());
+    k.post(
+        &format!("/_emulator/objects/contacts/{}", ids[0]),
+        json!({"properties": {"jobtitle": "CTO"}}),
+    )
+    .await;
+    // An association added alone (no modified date bump) and a contact erased for good.
+    assert!(link(ids[1]).await.expect("associate").status().is_success());
+    k.post(
+        "/crm/v3/objects/contacts/gdpr-delete",
+        json!({"objectId": ids[2].to_string()}),
+    )
+    .await;
+
+    k.pass(&pipelines).await;
+    let linked = |contact: i64| {
+        format!(
+            "SELECT count(*) FROM hubspot.contacts_companies WHERE contact_id = {contact} AND company_id = {company}"
+        )
+    };
+    assert!(
+        k.count(&linked(ids[0])).await >= 1,
+        "re-read with the changed record"
+    );
+    assert_eq!(
+        k.count(&linked(ids[1])).await,
+        0,
+        "invisible until the sweep"
+    );
+
+    // With the sweeps due, the association sweep and the id-set reconciliation catch up.
+    for o in &mut objects {
+        o.association_sweep_every = std::time::Duration::ZERO;
+        o.id_reconcile_every = std::time::Duration::ZERO;
+    }
+    k.pass(&k.pipelines_with(objects)).await;
+    assert!(
+        k.count(&linked(ids[1])).await >= 1,
+        "the sweep finds associations of unchanged records"
+    );
+    assert_eq!(
+        k.count(&format!(
+            "SELECT count(*) FROM hubspot.contacts WHERE hs_object_id = {} AND archived_at IS NOT NULL",
+            ids[2]
+        ))
+        .await,
+        1,
+        "a record gone from HubSpot without an archive entry is marked deleted"
+    );
+}
