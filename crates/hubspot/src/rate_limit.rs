@@ -180,10 +180,14 @@ impl WindowLedger {
 
     /// Cells spent in the window that ends at `at` (inclusive).
     pub fn spent_at(&self, at: Instant) -> u32 {
-        let start = at.checked_sub(self.window);
+        self.spent_between(at.checked_sub(self.window), at)
+    }
+
+    /// Cells spent after `after` (exclusive; `None`: since ever) up to `until` (inclusive).
+    fn spent_between(&self, after: Option<Instant>, until: Instant) -> u32 {
         self.entries
             .iter()
-            .filter(|(t, _)| *t <= at && start.is_none_or(|s| *t > s))
+            .filter(|(t, _)| *t <= until && after.is_none_or(|s| *t > s))
             .map(|(_, n)| *n)
             .sum()
     }
@@ -192,13 +196,15 @@ impl WindowLedger {
     /// observed at `now`. Returns how many extra cells to consume for usage we did not make;
     /// they are recorded as spent at `sent_at`, so later answers see them as accounted for.
     ///
-    /// No slack is needed: every way our count and HubSpot's differ without other traffic
-    /// (our sends about to leave its window, answers reordered in flight, refused requests
-    /// HubSpot does not charge) makes HubSpot report *more* remaining than we expect.
+    /// Our usage counts every send from the start of that request's window up to `now`, so
+    /// requests sent after it that overtook it on the way are never mistaken for someone
+    /// else's. Every other benign mismatch (our old sends leaving HubSpot's window first,
+    /// refused requests HubSpot does not charge) makes HubSpot report *more* remaining than we
+    /// expect, so no further slack is needed.
     pub fn observe(&mut self, sent_at: Instant, remaining: u32, max: u32, now: Instant) -> u32 {
         self.prune(now);
-        let expected_remaining = max.saturating_sub(self.spent_at(sent_at));
-        let foreign = expected_remaining.saturating_sub(remaining);
+        let ours = self.spent_between(sent_at.checked_sub(self.window), now.max(sent_at));
+        let foreign = max.saturating_sub(ours).saturating_sub(remaining);
         if foreign > 0 {
             self.entries.push_back((sent_at, foreign));
         }
@@ -548,6 +554,9 @@ mod tests {
         assert_eq!(ledger.observe(last, 30, 100, last + ms(20)), 20);
         // ...and the same report again costs nothing more.
         assert_eq!(ledger.observe(last, 30, 100, last + ms(30)), 0);
+        // A later send of ours that overtook this one is not someone else's.
+        ledger.record_send(last + ms(10));
+        assert_eq!(ledger.observe(last, 29, 100, last + ms(40)), 0);
         // Sends older than the window no longer count as ours.
         let later = t0 + ms(30_000);
         ledger.record_send(later);
