@@ -59,7 +59,9 @@ async function control(method, route, body) {
     headers: { 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
-  return res.json();
+  const text = await res.text();
+  if (!res.ok) throw new Error(`control ${method} ${route}: HTTP ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
 }
 
 const ids = (rows) => new Set(rows.map((r) => r.id));
@@ -330,6 +332,95 @@ await step('pipelines: deal and ticket pipelines with stages', async () => {
   check(tickets.results.length > 0 && tickets.results[0].stages.length > 0, 'no ticket pipeline');
 });
 
+// ---- merge, history, partial batches, labels, pipelines, auth, 5xx --------------------------------
+
+const newContact = (props = {}) => crm.contacts.basicApi.create({
+  properties: { email: `${randomBytes(5).toString('hex')}.${RUN}@example.com`, ...props },
+  associations: [],
+});
+
+await step('merge two contacts; the merged-away id reads as the survivor', async () => {
+  const keep = await newContact({ firstname: 'Keep' });
+  const lose = await newContact({ firstname: 'Lose' });
+  const merged = await crm.contacts.basicApi.merge({ primaryObjectId: keep.id, objectIdToMerge: lose.id });
+  check(merged.id === keep.id, merged.id);
+  const again = await crm.contacts.basicApi.getById(lose.id);
+  check(again.id === keep.id, `old id reads as ${again.id}`);
+});
+
+await step('propertiesWithHistory (timestamps parsed as Dates, newest first)', async () => {
+  const c = await newContact({ firstname: 'One' });
+  await crm.contacts.basicApi.update(c.id, { properties: { firstname: 'Two' } });
+  const rec = await crm.contacts.basicApi.getById(c.id, undefined, ['firstname']);
+  const history = rec.propertiesWithHistory.firstname;
+  check(history[0].value === 'Two' && history[1].value === 'One', history);
+  check(history[0].timestamp instanceof Date && history[0].sourceType, history[0]);
+});
+
+await step('batch create with objectWriteTraceIds and a duplicate -> 207 per-item CONFLICT', async () => {
+  const dup = await newContact();
+  const res = await crm.contacts.batchApi.create({
+    inputs: [`ok.${RUN}@example.com`, dup.properties.email].map((email, i) => ({
+      properties: { email }, associations: [], objectWriteTraceId: String(i),
+    })),
+  });
+  check(res.results.length === 1 && res.numErrors === 1, res);
+  check(res.errors[0].category === 'CONFLICT' && res.errors[0].context.existingId[0] === dup.id, res.errors);
+});
+
+await step('getAll deals with associations (v3 expansion on every page)', async () => {
+  const deals = await crm.deals.getAll(undefined, undefined, ['dealname'], undefined, ['companies']);
+  check(deals.length === SEED_DEALS, `${deals.length} deals`);
+  check(deals.every((d) => d.associations?.companies?.results?.length > 0), 'a seeded deal without its company');
+});
+
+await step('association labels under the schema API: create, list, associate with it', async () => {
+  const made = await crm.associations.v4.schema.definitionsApi.create('contacts', 'companies', {
+    label: `Advisor ${RUN}`, name: `advisor_${RUN}`,
+  });
+  const typeId = made.results.find((r) => r.label === `Advisor ${RUN}`).typeId;
+  const listed = await crm.associations.v4.schema.definitionsApi.getAll('contacts', 'companies');
+  check(listed.results.some((r) => r.typeId === typeId), 'label not listed');
+  const c = await newContact();
+  await crm.associations.v4.basicApi.create('contacts', c.id, 'companies', state.companies[0], [
+    { associationCategory: 'USER_DEFINED', associationTypeId: typeId },
+  ]);
+  const page = await crm.associations.v4.basicApi.getPage('contacts', c.id, 'companies');
+  check(page.results[0].associationTypes.some((t) => t.label === `Advisor ${RUN}`), page.results);
+});
+
+await step('pipelines: create a ticket pipeline; tickets validate against it', async () => {
+  const pipe = await crm.pipelines.pipelinesApi.create('tickets', {
+    label: `Escalations ${RUN}`, displayOrder: 3,
+    stages: [
+      { label: 'Open', displayOrder: 0, metadata: { ticketState: 'OPEN' } },
+      { label: 'Done', displayOrder: 1, metadata: { ticketState: 'CLOSED' } },
+    ],
+  });
+  const t = await crm.tickets.basicApi.create({
+    properties: { subject: 'x', hs_pipeline: pipe.id, hs_pipeline_stage: pipe.stages[0].id }, associations: [],
+  });
+  check(t.properties.hs_pipeline === pipe.id, t.properties);
+  await raises(() => crm.tickets.basicApi.update(t.id, { properties: { hs_pipeline_stage: '1' } }), 400);
+});
+
+await step('wrong token -> 401 INVALID_AUTHENTICATION', async () => {
+  const stranger = new hubspot.Client({ accessToken: 'pat-na1-wrong', basePath: URL });
+  const body = await raises(() => stranger.crm.contacts.basicApi.getPage(1), 401);
+  check(body.category === 'INVALID_AUTHENTICATION', body);
+});
+
+await step('injected 5xx (error_rate 0.3): numberOfApiCallRetries gets every call through', async () => {
+  const retrying = new hubspot.Client({ accessToken: TOKEN, basePath: URL, numberOfApiCallRetries: 6 });
+  await control('POST', '/_emulator/faults', { error_rate: 0.3, seed: 3 });
+  try {
+    for (let i = 0; i < 10; i++) await retrying.crm.contacts.basicApi.getPage(1);
+  } finally {
+    await control('DELETE', '/_emulator/faults');
+  }
+  check((await control('GET', '/_emulator/stats')).faults.server_errors > 0, 'no 5xx was injected');
+});
+
 // ---- rate limits: the client's own RetryDecorator --------------------------------------------------
 
 await step('429 without retries: client rejects with the TEN_SECONDLY_ROLLING body', async () => {
@@ -364,7 +455,7 @@ await step('429 with numberOfApiCallRetries: burst and search limits retried to 
       await retrying.crm.contacts.searchApi.doSearch({ limit: 1, filterGroups: [] });
     }
   } finally {
-    await control('POST', '/_emulator/rate-limits', { burst: 'off', search_per_second: 'off' });
+    await control('POST', '/_emulator/rate-limits', { burst: 'off', search_per_second: null });
   }
   const after = (await control('GET', '/_emulator/stats')).rate_limited_by_policy ?? {};
   for (const policy of ['TEN_SECONDLY_ROLLING', 'SECONDLY']) {

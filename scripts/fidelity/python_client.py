@@ -631,13 +631,13 @@ def _():
     check(c.id in {r.id for r in page.results}, "archived contact missing")
 
 
-@step("injected 5xx (error_rate 0.5): Retry(status_forcelist=5xx) gets every call through")
+@step("injected 5xx (error_rate 0.3): Retry(status_forcelist=5xx) gets every call through")
 def _():
     retrying = HubSpot(
         access_token=TOKEN, host=URL,
         retry=Retry(total=10, backoff_factor=0.01, status_forcelist=(500, 502, 503, 504), allowed_methods=None),
     )
-    control("POST", "/_emulator/faults", {"error_rate": 0.5, "seed": 3})
+    control("POST", "/_emulator/faults", {"error_rate": 0.3, "seed": 3})
     try:
         for _ in range(10):
             retrying.crm.contacts.basic_api.get_page(limit=1)
