@@ -123,7 +123,7 @@ pub fn standard_registry(
         ObjectTypeId::COMPANY => ("companyinformation", "Company information"),
         ObjectTypeId::DEAL => ("dealinformation", "Deal information"),
         ObjectTypeId::TICKET => ("ticketinformation", "Ticket information"),
-        _ => return None,
+        other => return more_registry(other, modified_property),
     };
     let mut reg = PropertyRegistry::with_system(modified_property, (group, label));
     let g = group;
@@ -312,4 +312,220 @@ pub fn query_properties(object_type: ObjectTypeId) -> &'static [&'static str] {
         ObjectTypeId::TICKET => &["subject", "content"],
         _ => &[],
     }
+}
+
+/// A property of one of the further object types: name, label, type, field type.
+pub type Prop = (&'static str, &'static str, PropType, &'static str);
+
+/// One further object type: number, plural, singular, default properties, properties, owned.
+pub type MoreType = (
+    u32,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static [Prop],
+    bool,
+);
+
+const TS: Prop = ("hs_timestamp", "Activity date", PropType::Datetime, "date");
+
+/// The further HubSpot-defined object types (commerce and engagements, hubspot-api.md §6.1):
+/// type number, plural name, singular name, default properties, properties (plus owner where
+/// HubSpot has one).
+pub const MORE_TYPES: &[MoreType] = &[
+    (
+        7,
+        "products",
+        "product",
+        &["name", "description", "price"],
+        &[
+            ("name", "Name", PropType::String, "text"),
+            ("description", "Description", PropType::String, "textarea"),
+            ("price", "Unit price", PropType::Number, "number"),
+            ("hs_sku", "SKU", PropType::String, "text"),
+            (
+                "hs_cost_of_goods_sold",
+                "Unit cost",
+                PropType::Number,
+                "number",
+            ),
+        ],
+        false,
+    ),
+    (
+        8,
+        "line_items",
+        "line_item",
+        &["name", "quantity", "price", "amount"],
+        &[
+            ("name", "Name", PropType::String, "text"),
+            ("quantity", "Quantity", PropType::Number, "number"),
+            ("price", "Unit price", PropType::Number, "number"),
+            ("amount", "Net price", PropType::Number, "number"),
+            ("hs_product_id", "Product ID", PropType::Number, "number"),
+            ("description", "Description", PropType::String, "textarea"),
+        ],
+        false,
+    ),
+    (
+        14,
+        "quotes",
+        "quote",
+        &["hs_title", "hs_expiration_date", "hs_status"],
+        &[
+            ("hs_title", "Quote name", PropType::String, "text"),
+            (
+                "hs_expiration_date",
+                "Expiration date",
+                PropType::Datetime,
+                "date",
+            ),
+            ("hs_status", "Status", PropType::String, "text"),
+            ("hs_quote_amount", "Amount", PropType::Number, "number"),
+        ],
+        true,
+    ),
+    (
+        27,
+        "tasks",
+        "task",
+        &["hs_task_subject", "hs_task_status", "hs_timestamp"],
+        &[
+            TS,
+            ("hs_task_subject", "Task title", PropType::String, "text"),
+            ("hs_task_body", "Notes", PropType::String, "textarea"),
+            ("hs_task_status", "Task status", PropType::String, "text"),
+            ("hs_task_priority", "Priority", PropType::String, "text"),
+        ],
+        true,
+    ),
+    (
+        46,
+        "notes",
+        "note",
+        &["hs_note_body", "hs_timestamp"],
+        &[
+            TS,
+            ("hs_note_body", "Note body", PropType::String, "textarea"),
+        ],
+        true,
+    ),
+    (
+        47,
+        "meetings",
+        "meeting",
+        &["hs_meeting_title", "hs_timestamp"],
+        &[
+            TS,
+            ("hs_meeting_title", "Meeting name", PropType::String, "text"),
+            (
+                "hs_meeting_body",
+                "Meeting description",
+                PropType::String,
+                "textarea",
+            ),
+            (
+                "hs_meeting_start_time",
+                "Start time",
+                PropType::Datetime,
+                "date",
+            ),
+            (
+                "hs_meeting_end_time",
+                "End time",
+                PropType::Datetime,
+                "date",
+            ),
+        ],
+        true,
+    ),
+    (
+        48,
+        "calls",
+        "call",
+        &["hs_call_title", "hs_timestamp"],
+        &[
+            TS,
+            ("hs_call_title", "Call title", PropType::String, "text"),
+            ("hs_call_body", "Call notes", PropType::String, "textarea"),
+            (
+                "hs_call_duration",
+                "Call duration",
+                PropType::Number,
+                "number",
+            ),
+            (
+                "hs_call_direction",
+                "Call direction",
+                PropType::String,
+                "text",
+            ),
+        ],
+        true,
+    ),
+    (
+        49,
+        "emails",
+        "email",
+        &["hs_email_subject", "hs_timestamp"],
+        &[
+            TS,
+            (
+                "hs_email_subject",
+                "Email subject",
+                PropType::String,
+                "text",
+            ),
+            ("hs_email_text", "Email body", PropType::String, "textarea"),
+            (
+                "hs_email_direction",
+                "Email direction",
+                PropType::String,
+                "text",
+            ),
+        ],
+        true,
+    ),
+    (
+        74,
+        "goal_targets",
+        "goal_target",
+        &["hs_goal_name"],
+        &[
+            ("hs_goal_name", "Goal name", PropType::String, "text"),
+            ("hs_target_amount", "Target", PropType::Number, "number"),
+            ("hs_start_datetime", "Start", PropType::Datetime, "date"),
+            ("hs_end_datetime", "End", PropType::Datetime, "date"),
+        ],
+        true,
+    ),
+    (
+        136,
+        "leads",
+        "lead",
+        &["hs_lead_name"],
+        &[
+            ("hs_lead_name", "Lead name", PropType::String, "text"),
+            ("hs_lead_type", "Lead type", PropType::String, "text"),
+        ],
+        true,
+    ),
+];
+
+fn more_registry(object_type: ObjectTypeId, modified_property: &str) -> Option<PropertyRegistry> {
+    let (_, _, singular, _, props, owned) = MORE_TYPES
+        .iter()
+        .find(|t| object_type.meta == 0 && t.0 == object_type.number)?;
+    let group = format!("{singular}information");
+    let label = format!("{} information", singular.replace('_', " "));
+    let mut reg = PropertyRegistry::with_system(modified_property, (&group, &label));
+    for (name, label, prop_type, field_type) in *props {
+        reg.push(PropertyDef::builtin(
+            name, label, *prop_type, field_type, &group,
+        ));
+    }
+    if *owned {
+        reg.push(owner(&group));
+    }
+    Some(reg)
 }

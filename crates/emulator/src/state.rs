@@ -274,7 +274,20 @@ impl Crm {
 }
 
 fn standard_kinds() -> Vec<ObjectKind> {
-    vec![
+    let more = catalog::MORE_TYPES
+        .iter()
+        .map(|(number, name, singular, defaults, _, _)| {
+            ObjectKind::standard(
+                ObjectTypeId {
+                    meta: 0,
+                    number: *number,
+                },
+                name,
+                singular,
+                defaults,
+            )
+        });
+    let mut kinds = vec![
         ObjectKind::standard(
             ObjectTypeId::CONTACT,
             "contacts",
@@ -306,5 +319,7 @@ fn standard_kinds() -> Vec<ObjectKind> {
                 "subject",
             ],
         ),
-    ]
+    ];
+    kinds.extend(more);
+    kinds
 }

@@ -381,3 +381,42 @@ async fn create_with_associations_links_records_and_expands_them() {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "unknown target");
 }
+
+#[tokio::test]
+async fn commerce_and_engagement_types_are_served() {
+    let emu = Emu::start().await;
+    let r = emu
+        .post("/crm/v3/objects/notes", json!({"properties": {"hs_note_body": "Called", "hs_timestamp": "2024-01-02T03:04:05Z"}}))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(
+        r.body["properties"]["hs_timestamp"],
+        "2024-01-02T03:04:05.000Z"
+    );
+    let id = r.body["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        emu.get(&format!("/crm/v3/objects/0-46/{id}")).await.status,
+        StatusCode::OK
+    );
+    for ty in [
+        "products",
+        "line_item",
+        "0-8",
+        "quotes",
+        "tasks",
+        "meetings",
+        "calls",
+        "emails",
+        "leads",
+        "goal_targets",
+    ] {
+        let r = emu.get(&format!("/crm/v3/objects/{ty}?limit=1")).await;
+        assert_eq!(r.status, StatusCode::OK, "{ty}");
+    }
+    let r = emu.get("/properties/v2/line_item/properties").await;
+    assert!(
+        r.body
+            .as_array()
+            .is_some_and(|l| l.iter().any(|p| p["name"] == "quantity"))
+    );
+}
