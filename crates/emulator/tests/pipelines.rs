@@ -98,3 +98,53 @@ async fn created_pipelines_and_stages_validate_deal_writes() {
         "a stage of another pipeline is refused: {body}"
     );
 }
+
+#[tokio::test]
+async fn put_replaces_a_pipeline_and_a_stage() {
+    let live = start_unlimited().await;
+    let pipeline = json!({"label": "Old", "stages": [{"label": "A", "metadata": {}}]});
+    let (_, created) = live
+        .json("POST", "/crm/v3/pipelines/tickets", Some(pipeline))
+        .await;
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    let old_stage = created["stages"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    let stage_path = format!("/crm/v3/pipelines/tickets/{id}/stages/{old_stage}");
+    let (status, stage) = live
+        .json(
+            "PUT",
+            &stage_path,
+            Some(json!({"label": "A2", "displayOrder": 3})),
+        )
+        .await;
+    assert_eq!(status, 200, "{stage}");
+    assert_eq!(
+        (stage["label"].clone(), stage["metadata"].clone()),
+        (json!("A2"), json!({}))
+    );
+    assert_eq!(
+        live.json("PUT", &stage_path, Some(json!({"displayOrder": 1})))
+            .await
+            .0,
+        400
+    );
+
+    let replacement = json!({"label": "New", "displayOrder": 2,
+        "stages": [{"label": "B", "metadata": {"ticketState": "OPEN"}}, {"label": "C", "metadata": {}}]});
+    let (status, replaced) = live
+        .json(
+            "PUT",
+            &format!("/crm/v3/pipelines/tickets/{id}"),
+            Some(replacement),
+        )
+        .await;
+    assert_eq!(status, 200, "{replaced}");
+    assert_eq!(replaced["label"], "New");
+    let stages = replaced["stages"].as_array().cloned().unwrap_or_default();
+    assert_eq!(stages.len(), 2);
+    assert!(stages.iter().all(|s| s["id"] != json!(old_stage)));
+    assert_eq!(live.json("GET", &stage_path, None).await.0, 404);
+}

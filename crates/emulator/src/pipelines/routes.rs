@@ -26,7 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route(base, get(list).post(create))
         .route(
             &format!("{base}/{{pipeline_id}}"),
-            get(read_one).patch(update).delete(archive),
+            get(read_one).patch(update).put(replace).delete(archive),
         )
         .route(
             &format!("{base}/{{pipeline_id}}/stages"),
@@ -34,7 +34,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             &format!("{base}/{{pipeline_id}}/stages/{{stage_id}}"),
-            get(read_stage).patch(update_stage).delete(archive_stage),
+            get(read_stage)
+                .patch(update_stage)
+                .put(replace_stage)
+                .delete(archive_stage),
         )
 }
 
@@ -210,6 +213,46 @@ async fn update(
     Ok(axum::Json(pipeline.to_json()).into_response())
 }
 
+/// PUT: label, order and stages replaced; the old stages are archived, the new ones get new ids.
+async fn replace(
+    State(state): State<AppState>,
+    Path((object_type, pipeline_id)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body = parse_json(&body)?;
+    let label =
+        text_field(&body, "label").ok_or_else(|| ApiError::validation("label is required"))?;
+    let mut crm = write_crm(&state);
+    let object_type = pipeline_type(&crm, &object_type)?;
+    find_mut(&mut crm.pipelines, object_type, &pipeline_id)?;
+    let mut stages = Vec::new();
+    let inputs = body
+        .get("stages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    for (n, input) in inputs.enumerate() {
+        stages.push(new_stage(
+            &mut crm.pipelines,
+            input,
+            i64::try_from(n).unwrap_or(i64::MAX),
+        )?);
+    }
+    let pipeline = find_mut(&mut crm.pipelines, object_type, &pipeline_id)?;
+    let now = timestamp_now();
+    for old in &mut pipeline.stages {
+        old.archived = true;
+        old.updated_at.clone_from(&now);
+    }
+    pipeline.stages.extend(stages);
+    pipeline.label = label;
+    if let Some(order) = order_field(&body) {
+        pipeline.display_order = order;
+    }
+    pipeline.updated_at = now;
+    Ok(axum::Json(pipeline.to_json()).into_response())
+}
+
 async fn archive(
     State(state): State<AppState>,
     Path((object_type, pipeline_id)): Path<(String, String)>,
@@ -282,22 +325,45 @@ fn stage_mut<'a>(pipeline: &'a mut Pipeline, stage_id: &str) -> Result<&'a mut S
 }
 
 async fn update_stage(
-    State(state): State<AppState>,
-    Path((object_type, pipeline_id, stage_id)): Path<(String, String, String)>,
+    state: State<AppState>,
+    path: Path<(String, String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let body = parse_json(&body)?;
+    write_stage(state, path, &body, false)
+}
+
+async fn replace_stage(
+    state: State<AppState>,
+    path: Path<(String, String, String)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    write_stage(state, path, &body, true)
+}
+
+/// PATCH (`replace` false: only the given fields) or PUT (`replace` true: label required,
+/// metadata replaced) of one stage.
+fn write_stage(
+    State(state): State<AppState>,
+    Path((object_type, pipeline_id, stage_id)): Path<(String, String, String)>,
+    body: &[u8],
+    replace: bool,
+) -> Result<Response, ApiError> {
+    let body = parse_json(body)?;
+    let label = text_field(&body, "label");
+    if replace && label.is_none() {
+        return Err(ApiError::validation("label is required"));
+    }
     let mut crm = write_crm(&state);
     let object_type = pipeline_type(&crm, &object_type)?;
     let pipeline = find_mut(&mut crm.pipelines, object_type, &pipeline_id)?;
     let stage = stage_mut(pipeline, &stage_id)?;
-    if let Some(label) = text_field(&body, "label") {
+    if let Some(label) = label {
         stage.label = label;
     }
     if let Some(order) = order_field(&body) {
         stage.display_order = order;
     }
-    if body.get("metadata").is_some() {
+    if replace || body.get("metadata").is_some() {
         stage.metadata = metadata_field(&body);
     }
     stage.updated_at = timestamp_now();
