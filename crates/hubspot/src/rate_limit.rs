@@ -565,6 +565,29 @@ mod tests {
     }
 
     #[test]
+    fn only_a_stricter_reported_bound_is_adopted() {
+        let governor = Governor::new(RateQuota::default(), NonZeroU32::MIN, None);
+        let report = |max, interval_ms| RateHeaders {
+            max: Some(max),
+            interval_ms: Some(interval_ms),
+            ..RateHeaders::default()
+        };
+        governor.adopt_reported_bound(&report(190, 10_000));
+        assert_eq!(
+            governor.bound(),
+            RateQuota::default(),
+            "a looser portal keeps our headroom"
+        );
+        governor.adopt_reported_bound(&report(0, 10_000));
+        assert_eq!(governor.bound(), RateQuota::default(), "garbage is ignored");
+        governor.adopt_reported_bound(&report(50, 10_000));
+        assert_eq!(governor.bound(), "50/10s".parse().expect("quota"));
+        governor.adopt_reported_bound(&report(5, 1_000));
+        assert_eq!(governor.bound(), "5/1s".parse().expect("quota"));
+        assert_eq!(lock(&governor.ledger).window, Duration::from_secs(1));
+    }
+
+    #[test]
     fn daily_budget_counts_and_rolls_over() {
         let day = NaiveDate::from_ymd_opt(2026, 12, 4).expect("date");
         let now = Instant::now();
