@@ -94,6 +94,28 @@ async fn list_pages_with_after_and_accepts_repeated_and_comma_joined_properties(
         }
     }
     assert_eq!(seen, ids, "ascending id order, each record once");
+    let r = emu
+        .get("/crm/v3/objects/contacts?limit=10&properties=city")
+        .await;
+    let link = r.body["paging"]["next"]["link"]
+        .as_str()
+        .expect("link")
+        .to_owned();
+    assert!(
+        link.starts_with(&emu.base),
+        "the link points back at the emulator: {link}"
+    );
+    let next = crate::harness::reply(
+        emu.http
+            .get(link)
+            .bearer_auth("pat-na1-test")
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    assert_eq!(next.body["results"][0]["id"], ids[10].as_str());
+    assert_eq!(next.body["results"][0]["properties"]["city"], "Oslo");
     let r = emu.get("/crm/v3/objects/contacts?limit=101").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     let r = emu

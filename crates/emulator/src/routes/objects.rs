@@ -4,7 +4,7 @@
 use axum::{
     Json, Router,
     extract::{Path, RawQuery, State},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -54,6 +54,7 @@ async fn list(
     State(state): State<AppState>,
     Path(object_type): Path<String>,
     RawQuery(raw): RawQuery,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref());
     let history = params.list("propertiesWithHistory");
@@ -99,7 +100,7 @@ async fn list(
         }
         link.append_pair("after", &next);
         paging = Some(json!({"next": {"after": next,
-            "link": format!("https://api.hubapi.com/crm/v3/objects/{object_type}?{}", link.finish())}}));
+            "link": format!("{}/crm/v3/objects/{object_type}?{}", origin(&headers), link.finish())}}));
     }
     let results = page
         .into_iter()
@@ -111,6 +112,14 @@ async fn list(
         })
         .collect();
     json_response(&ListPage { results, paging })
+}
+
+/// Where the client reached us (`http://HOST`), for `paging.next.link`.
+fn origin(headers: &HeaderMap) -> String {
+    match headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+        Some(host) => format!("http://{host}"),
+        None => "https://api.hubapi.com".to_owned(),
+    }
 }
 
 /// The table of a resolved type.
