@@ -1,6 +1,7 @@
 //! What every request passes through before reaching a route: the 414 check on over-long
 //! request lines (HubSpot's HTML page, §15), bearer-token authentication (§1.3), the body size
-//! limit, JSON 404/405 answers for unknown routes, and `X-HubSpot-Correlation-Id` on every
+//! limit, JSON 404/405 answers for unknown routes, HubSpot error bodies for framework
+//! rejections, and `X-HubSpot-Correlation-Id` on every
 //! response (§0).
 
 use axum::{
@@ -34,6 +35,7 @@ pub(crate) fn outer_layers(app: Router<AppState>, state: &AppState) -> Router<Ap
     app.fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(middleware::map_response(hubspot_client_errors))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             limit_request_line,
@@ -78,6 +80,38 @@ async fn limit_request_line(
         return response;
     }
     next.run(request).await
+}
+
+/// Answers framework rejections (bad path encoding, bad query, missing content…) that are not
+/// already HubSpot JSON with HubSpot's error body, keeping their status. 414 keeps its HTML.
+async fn hubspot_client_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !status.is_client_error() || status == StatusCode::URI_TOO_LONG || is_json {
+        return response;
+    }
+    let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).trim().to_owned();
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("Bad request")
+            .to_owned()
+    } else {
+        text
+    };
+    let category = match status {
+        StatusCode::NOT_FOUND => "OBJECT_NOT_FOUND",
+        StatusCode::UNAUTHORIZED => "INVALID_AUTHENTICATION",
+        _ => "VALIDATION_ERROR",
+    };
+    ApiError::new(status, category, message).into_response()
 }
 
 async fn add_correlation_id(mut response: Response) -> Response {

@@ -125,3 +125,12 @@ async fn over_long_urls_get_the_html_414() {
     );
     assert!(r.headers.contains_key("x-hubspot-correlation-id"));
 }
+
+#[tokio::test]
+async fn framework_rejections_still_get_hubspot_bodies() {
+    let emu = Emu::start().await;
+    let r = emu.get("/crm/v3/objects/contacts/%FF%FE").await;
+    assert!(r.status.is_client_error(), "{}", r.status);
+    assert_eq!(r.body["status"], "error", "{}", r.body);
+    assert!(r.body["correlationId"].is_string());
+}
