@@ -86,6 +86,7 @@ const STANDARD_TYPES: &[(u32, &str)] = &[
     (5, "ticket"),
     (7, "product"),
     (8, "line_item"),
+    (14, "quote"),
     (27, "task"),
     (46, "note"),
     (47, "meeting"),
@@ -140,6 +141,15 @@ const BUILT_IN: &[BuiltIn] = &[
     (5, 5, 452, 452, None, Role::Default),
     (3, 8, 19, 20, None, Role::Default),
     (8, 3, 20, 19, None, Role::Default),
+    // Quotes (68 and 69 inferred from HubSpot's odd/even pairing; the rest from the SDK enum).
+    (3, 14, 63, 64, None, Role::Default),
+    (14, 3, 64, 63, None, Role::Default),
+    (14, 8, 67, 68, None, Role::Default),
+    (8, 14, 68, 67, None, Role::Default),
+    (14, 1, 69, 70, None, Role::Default),
+    (1, 14, 70, 69, None, Role::Default),
+    (14, 2, 71, 72, None, Role::Default),
+    (2, 14, 72, 71, None, Role::Default),
     // Engagements: contact/company/deal/ticket → note/call/email/meeting/task and back.
     (1, 46, 201, 202, None, Role::Default),
     (2, 46, 189, 190, None, Role::Default),
@@ -490,6 +500,10 @@ mod tests {
             defs.get(AssociationKind::hubspot(3))
                 .map(|d| d.name.as_str()),
             Some("deal_to_contact")
+        );
+        assert_eq!(
+            defs.default_kind(t("0-3"), t("0-14")),
+            Some(AssociationKind::hubspot(63))
         );
         assert_eq!(
             defs.get(AssociationKind::hubspot(202))
