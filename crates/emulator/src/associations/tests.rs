@@ -129,3 +129,99 @@ fn remove_object_clears_both_directions() {
     let _ = store.remove_object(COMPANY, 10);
     assert_eq!(store.link_count(), 0);
 }
+
+mod invariants {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// One random operation on a small universe of contacts (1–4), companies (10–13), deals (20–21).
+    #[derive(Debug, Clone)]
+    enum Op {
+        Default(ObjectTypeId, u64, ObjectTypeId, u64),
+        Primary(u64, u64),
+        RemovePair(ObjectTypeId, u64, ObjectTypeId, u64),
+        RemoveKind(u64, u64, u32),
+        RemoveObject(ObjectTypeId, u64),
+        Repoint(u64, u64),
+    }
+
+    fn node() -> impl Strategy<Value = (ObjectTypeId, u64)> {
+        prop_oneof![
+            (1u64..5).prop_map(|id| (CONTACT, id)),
+            (10u64..14).prop_map(|id| (COMPANY, id)),
+            (20u64..22).prop_map(|id| (DEAL, id)),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (node(), node()).prop_map(|(a, b)| Op::Default(a.0, a.1, b.0, b.1)),
+            (1u64..5, 10u64..14).prop_map(|(c, co)| Op::Primary(c, co)),
+            (node(), node()).prop_map(|(a, b)| Op::RemovePair(a.0, a.1, b.0, b.1)),
+            (1u64..5, 10u64..14, prop_oneof![Just(1u32), Just(279)])
+                .prop_map(|(c, co, k)| Op::RemoveKind(c, co, k)),
+            node().prop_map(|(t, id)| Op::RemoveObject(t, id)),
+            (1u64..5, 1u64..5).prop_map(|(a, b)| Op::Repoint(a, b)),
+        ]
+    }
+
+    fn apply(store: &mut AssociationStore, op: &Op) {
+        match *op {
+            Op::Default(a, ai, b, bi) => {
+                let _ = store.associate_default((a, ai), (b, bi));
+            }
+            Op::Primary(c, co) => {
+                let _ =
+                    store.associate((CONTACT, c), (COMPANY, co), &[AssociationKind::hubspot(1)]);
+            }
+            Op::RemovePair(a, ai, b, bi) => {
+                let _ = store.remove_pair((a, ai), (b, bi));
+            }
+            Op::RemoveKind(c, co, k) => {
+                let _ =
+                    store.remove_kinds((CONTACT, c), (COMPANY, co), &[AssociationKind::hubspot(k)]);
+            }
+            Op::RemoveObject(t, id) => {
+                let _ = store.remove_object(t, id);
+            }
+            Op::Repoint(loser, winner) if loser != winner => {
+                let _ = store.repoint(CONTACT, loser, winner);
+            }
+            Op::Repoint(..) => {}
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn links_stay_symmetric_with_one_primary_and_an_unlabeled_base(
+            ops in proptest::collection::vec(op(), 1..40)
+        ) {
+            let mut store = AssociationStore::default();
+            for op in &ops {
+                apply(&mut store, op);
+            }
+            let types = [CONTACT, COMPANY, DEAL];
+            for from in types {
+                for id in (1..5).chain(10..14).chain(20..22) {
+                    for to in types {
+                        for (to_id, kinds) in store.targets(from, id, to, None) {
+                            let default = store.definitions().default_kind(from, to);
+                            prop_assert!(kinds.iter().any(|k| Some(*k) == default), "unlabeled base");
+                            for kind in kinds {
+                                let inverse = store.definitions().get(*kind).map(|d| d.inverse);
+                                let back = store.kinds_between(to, to_id, from, id);
+                                prop_assert!(inverse.is_some_and(|i| back.contains(&i)), "inverse stored");
+                            }
+                        }
+                    }
+                    let primaries = store
+                        .targets(from, id, COMPANY, None)
+                        .filter(|(_, kinds)| kinds.iter().any(|k| store.definitions().get(*k).is_some_and(|d| d.is_primary)))
+                        .count();
+                    prop_assert!(from == COMPANY || primaries <= 1, "at most one primary company");
+                }
+            }
+        }
+    }
+}
