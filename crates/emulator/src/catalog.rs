@@ -1,7 +1,7 @@
 //! The HubSpot-defined properties of contacts, companies, deals and tickets (a realistic
 //! subset: the ones syncs and the seed use), with their types, groups and options.
 
-use crate::properties::{PropType, PropertyDef, PropertyGroup, PropertyRegistry};
+use crate::properties::{Derived, PropType, PropertyDef, PropertyGroup, PropertyRegistry};
 use crate::state::ObjectTypeId;
 
 /// Contact lifecycle stages, in order.
@@ -164,7 +164,8 @@ pub fn standard_registry(
                 g,
             ),
             owner(g),
-            number("associatedcompanyid", "Primary Associated Company ID", g),
+            number("associatedcompanyid", "Primary Associated Company ID", g)
+                .derived(Derived::PrimaryCompany),
             text("hs_additional_emails", "Additional email addresses", g).read_only(),
             text("hs_calculated_merged_vids", "Merged Contact IDs", g).read_only(),
             number("hubspotscore", "HubSpot Score", g).calculated(),

@@ -92,6 +92,8 @@ pub enum Derived {
     Created,
     /// `lastmodifieddate` / `hs_lastmodifieddate`: the last modification time.
     Modified,
+    /// `associatedcompanyid`: the primary company (from the associations; writable).
+    PrimaryCompany,
 }
 
 /// One enumeration option.
@@ -235,9 +237,10 @@ impl PropertyDef {
         self
     }
 
-    fn derived(mut self, derived: Derived) -> Self {
+    /// Makes the value computed (read-only except creation time and primary company).
+    pub fn derived(mut self, derived: Derived) -> Self {
         self.derived = Some(derived);
-        self.read_only_value = derived != Derived::Created;
+        self.read_only_value = !matches!(derived, Derived::Created | Derived::PrimaryCompany);
         self
     }
 

@@ -67,8 +67,17 @@ impl Selection {
 }
 
 /// The value of one property of a record (derived ones computed).
-pub fn value_of<'a>(table: &ObjectTable, record: &'a Record, prop: PropId) -> Option<Cow<'a, str>> {
+pub fn value_of<'a>(
+    crm: &Crm,
+    table: &ObjectTable,
+    record: &'a Record,
+    prop: PropId,
+) -> Option<Cow<'a, str>> {
     match table.props.def(prop).and_then(|d| d.derived) {
+        Some(Derived::PrimaryCompany) => crm
+            .associations
+            .primary_company(table.kind.id, record.id)
+            .map(|id| Cow::Owned(id.to_string())),
         Some(Derived::ObjectId) => Some(Cow::Owned(record.id.to_string())),
         Some(Derived::Created) => Some(Cow::Owned(iso_millis(record.created))),
         Some(Derived::Modified) => Some(Cow::Owned(iso_millis(record.modified))),
@@ -102,7 +111,7 @@ impl Serialize for PropsView<'_> {
         let mut map = s.serialize_map(Some(v.sel.props.len()))?;
         for &p in &v.sel.props {
             if let Some(def) = v.table.props.def(p) {
-                map.serialize_entry(def.name.as_str(), &value_of(v.table, v.record, p))?;
+                map.serialize_entry(def.name.as_str(), &value_of(v.crm, v.table, v.record, p))?;
             }
         }
         map.end()
@@ -121,7 +130,7 @@ impl Serialize for RecordView<'_> {
                 if let Some(def) = table.props.def(p) {
                     hist.insert(
                         def.name.clone(),
-                        Value::Array(history_entries(table, record, p)),
+                        Value::Array(history_entries(self.crm, table, record, p)),
                     );
                 }
             }
@@ -172,10 +181,12 @@ pub fn record_json(crm: &Crm, table: &ObjectTable, record: &Record, sel: &Select
     .unwrap_or_default()
 }
 
-fn history_entries(table: &ObjectTable, record: &Record, p: PropId) -> Vec<Value> {
+fn history_entries(crm: &Crm, table: &ObjectTable, record: &Record, p: PropId) -> Vec<Value> {
     let derived = table.props.def(p).and_then(|d| d.derived);
     if derived.is_some() {
-        let value = value_of(table, record, p).unwrap_or_default().into_owned();
+        let value = value_of(crm, table, record, p)
+            .unwrap_or_default()
+            .into_owned();
         let at = if derived == Some(Derived::Modified) {
             record.modified
         } else {

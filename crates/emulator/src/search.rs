@@ -17,7 +17,7 @@ use crate::properties::{Derived, PropId, PropType, PropertyDef};
 use crate::property_values::datetime_millis;
 use crate::records::Record;
 use crate::render::value_of;
-use crate::state::ObjectTable;
+use crate::state::{Crm, ObjectTable};
 
 /// Offsets at or past this fail with 400 (§7.3).
 pub const MAX_OFFSET: usize = 10_000;
@@ -225,14 +225,15 @@ fn derived_key(def: &PropertyDef, r: &Record) -> Option<Key> {
         Derived::ObjectId => r.id as f64,
         Derived::Created => r.created as f64,
         Derived::Modified => r.modified as f64,
+        Derived::PrimaryCompany => return None,
     }))
 }
 
-fn record_keys(c: &Compiled<'_>, table: &ObjectTable, r: &Record) -> Vec<Key> {
+fn record_keys(crm: &Crm, c: &Compiled<'_>, table: &ObjectTable, r: &Record) -> Vec<Key> {
     if let Some(k) = derived_key(c.def, r) {
         return vec![k];
     }
-    let Some(v) = value_of(table, r, c.prop) else {
+    let Some(v) = value_of(crm, table, r, c.prop) else {
         return Vec::new();
     };
     if c.def.is_multi() {
@@ -276,17 +277,18 @@ fn contains_token(value: &str, pattern: &str) -> bool {
     }
 }
 
-fn matches(c: &Compiled<'_>, table: &ObjectTable, r: &Record) -> bool {
+fn matches(crm: &Crm, c: &Compiled<'_>, table: &ObjectTable, r: &Record) -> bool {
     match c.op {
-        Op::HasProperty => return value_of(table, r, c.prop).is_some(),
-        Op::NotHasProperty => return value_of(table, r, c.prop).is_none(),
+        Op::HasProperty => return value_of(crm, table, r, c.prop).is_some(),
+        Op::NotHasProperty => return value_of(crm, table, r, c.prop).is_none(),
         Op::ContainsToken | Op::NotContainsToken => {
-            let hit = value_of(table, r, c.prop).is_some_and(|v| contains_token(&v, &c.raw[0]));
+            let hit =
+                value_of(crm, table, r, c.prop).is_some_and(|v| contains_token(&v, &c.raw[0]));
             return hit == (c.op == Op::ContainsToken);
         }
         _ => {}
     }
-    let have = record_keys(c, table, r);
+    let have = record_keys(crm, c, table, r);
     let any = |f: &dyn Fn(&Key) -> bool| have.iter().any(f);
     let eq = |k: &Key, w: &Key| k.cmp(w) == Ordering::Equal;
     match c.op {
@@ -404,6 +406,7 @@ fn candidates<'a>(
 
 /// Runs a search. Records modified after `visible_until` (ms) are not yet indexed.
 pub fn run(
+    crm: &Crm,
     table: &ObjectTable,
     query: &Query,
     text_props: &[String],
@@ -446,7 +449,7 @@ pub fn run(
         .unwrap_or_default();
     let keep = |r: &Record, group: &[Compiled<'_>]| {
         visible_until.is_none_or(|t| r.modified <= t)
-            && group.iter().all(|c| matches(c, table, r))
+            && group.iter().all(|c| matches(crm, c, table, r))
             && (words.is_empty()
                 || words.iter().all(|w| {
                     text_ids.iter().any(|p| {
@@ -530,7 +533,7 @@ pub fn run(
         Some((prop, def, asc)) => {
             let key = |r: &Record| {
                 derived_key(def, r)
-                    .or_else(|| value_of(table, r, prop).and_then(|v| key_of(def, &v)))
+                    .or_else(|| value_of(crm, table, r, prop).and_then(|v| key_of(def, &v)))
             };
             let mut keyed: Vec<(Option<Key>, u64)> = hits.iter().map(|r| (key(r), r.id)).collect();
             keyed.sort_by(|(a, ida), (b, idb)| {

@@ -313,7 +313,6 @@ fn seed_contacts(
             "lifecyclestage",
             "hs_lead_status",
             "hubspot_owner_id",
-            "associatedcompanyid",
             "hs_email_optout",
         ],
     );
@@ -334,7 +333,6 @@ fn seed_contacts(
         let (city, country) = *pick(rng, CITIES);
         let company = (!companies.is_empty() && rng.random_bool(0.8))
             .then(|| &companies[i % companies.len()]);
-        let company_id = company.map(|c| c.0.to_string()).unwrap_or_default();
         let title = *pick(rng, TITLES);
         let stage = pick(rng, LIFECYCLE_STAGES).0;
         let status = pick(rng, LEAD_STATUSES).0;
@@ -360,8 +358,7 @@ fn seed_contacts(
             (p[8], stage),
             (p[9], status),
             (p[10], owner),
-            (p[11], &company_id),
-            (p[12], optout),
+            (p[11], optout),
         ];
         let id = insert(crm, ObjectTypeId::CONTACT, (created, modified), &values);
         if let Some((cid, _)) = company {

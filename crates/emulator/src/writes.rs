@@ -148,6 +148,18 @@ impl Crm {
                 }
             }
         }
+        if let Some(value) = primary_change(table, changes).filter(|v| !v.is_empty()) {
+            let ok = value
+                .parse::<u64>()
+                .is_ok_and(|c| self.exists(ObjectTypeId::COMPANY, c));
+            if !ok {
+                invalid.push(InvalidValue {
+                    name: "associatedcompanyid".to_owned(),
+                    code: "INVALID_OPTION",
+                    message: format!("{value} is not the id of a company"),
+                });
+            }
+        }
         let stage_props = match table.kind.id {
             ObjectTypeId::DEAL => Some(("pipeline", "dealstage", "default")),
             ObjectTypeId::TICKET => Some(("hs_pipeline", "hs_pipeline_stage", "0")),
@@ -223,6 +235,7 @@ impl Crm {
         }
         let now = now_millis();
         let (created, values) = split_created(table, &changes);
+        let primary = primary_change(table, &changes);
         let record = Record {
             id,
             created: created.unwrap_or(now),
@@ -238,6 +251,7 @@ impl Crm {
             .table_mut(ty)
             .ok_or_else(|| ApiError::unknown_object_type(""))?;
         table.store.put(record.clone());
+        events.extend(self.apply_primary(ty, id, primary.as_deref(), writer, now));
         Ok((record, events))
     }
 
@@ -263,8 +277,10 @@ impl Crm {
             .filter(|(p, v)| existing.values.get(*p).unwrap_or("") != v)
             .collect();
         let created_changed = created.is_some_and(|c| c != existing.created);
+        let primary = primary_change(table, &changes);
         if real.is_empty() && !created_changed {
-            return Ok((existing, Vec::new()));
+            let events = self.apply_primary(ty, id, primary.as_deref(), writer, now_millis());
+            return Ok((existing, events));
         }
         let now = now_millis().max(existing.modified);
         let mut record = existing;
@@ -283,7 +299,43 @@ impl Crm {
             .table_mut(ty)
             .ok_or_else(|| ApiError::unknown_object_type(""))?;
         table.store.put(record.clone());
+        let mut events = events;
+        events.extend(self.apply_primary(ty, id, primary.as_deref(), writer, now));
         Ok((record, events))
+    }
+
+    /// Sets (or with `""` clears) the primary company written through `associatedcompanyid`.
+    fn apply_primary(
+        &mut self,
+        ty: ObjectTypeId,
+        id: u64,
+        value: Option<&str>,
+        writer: Writer,
+        at: i64,
+    ) -> Vec<CrmEvent> {
+        let company = ObjectTypeId::COMPANY;
+        let Some(value) = value else {
+            return Vec::new();
+        };
+        let Some(primary) = self.associations.definitions().primary_kind(ty, company) else {
+            return Vec::new();
+        };
+        let changes = if value.is_empty() {
+            match self.associations.primary_company(ty, id) {
+                Some(old) => self
+                    .associations
+                    .remove_kinds((ty, id), (company, old), &[primary]),
+                None => Vec::new(),
+            }
+        } else {
+            let Ok(cid) = value.parse::<u64>() else {
+                return Vec::new();
+            };
+            self.associations
+                .associate((ty, id), (company, cid), &[primary])
+                .unwrap_or_default()
+        };
+        writer.association_events(changes, at)
     }
 
     /// Archives a live record; unknown or already archived ids are a no-op (HubSpot answers
@@ -462,6 +514,14 @@ impl Crm {
         events.extend(writer.association_events(assoc, now));
         events
     }
+}
+
+/// The value written to the primary-company property (`associatedcompanyid`), if any.
+fn primary_change(table: &ObjectTable, changes: &[(PropId, String)]) -> Option<String> {
+    changes.iter().find_map(|(p, v)| {
+        let derived = table.props.def(*p).and_then(|d| d.derived);
+        (derived == Some(Derived::PrimaryCompany)).then(|| v.clone())
+    })
 }
 
 /// Splits a write into the creation time (writable `createdate`) and stored values.

@@ -442,3 +442,63 @@ async fn commerce_and_engagement_types_are_served() {
             .is_some_and(|l| l.iter().any(|p| p["name"] == "quantity"))
     );
 }
+
+#[tokio::test]
+async fn associatedcompanyid_mirrors_and_sets_the_primary_company() {
+    let emu = Emu::start().await;
+    let mut companies = Vec::new();
+    for name in ["A", "B"] {
+        let r = emu
+            .post(
+                "/crm/v3/objects/companies",
+                json!({"properties": {"name": name}}),
+            )
+            .await;
+        companies.push(r.body["id"].as_str().expect("id").to_owned());
+    }
+    let id = emu
+        .contact(json!({"email": "p@example.com", "associatedcompanyid": companies[0]}))
+        .await;
+    let emu = &emu;
+    let read = |id: String| async move {
+        emu.get(&format!(
+            "/crm/v3/objects/contacts/{id}?properties=associatedcompanyid&associations=companies"
+        ))
+        .await
+    };
+    let r = read(id.clone()).await;
+    assert_eq!(
+        r.body["properties"]["associatedcompanyid"],
+        companies[0].as_str()
+    );
+    assert!(
+        r.body["associations"]["companies"]["results"]
+            .as_array()
+            .is_some_and(|l| l.len() == 2)
+    );
+    // A new primary through the v4 API shows up in the property.
+    let path = format!(
+        "/crm/v4/objects/contacts/{id}/associations/companies/{}",
+        companies[1]
+    );
+    let body = json!([{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 1}]);
+    let put = emu.call(reqwest::Method::PUT, &path, Some(body)).await;
+    assert!(put.status.is_success(), "{}", put.body);
+    assert_eq!(
+        read(id.clone()).await.body["properties"]["associatedcompanyid"],
+        companies[1].as_str()
+    );
+    let r = emu
+        .patch(
+            &format!("/crm/v3/objects/contacts/{id}"),
+            json!({"properties": {"associatedcompanyid": "1"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "not a company");
+    emu.patch(
+        &format!("/crm/v3/objects/contacts/{id}"),
+        json!({"properties": {"associatedcompanyid": ""}}),
+    )
+    .await;
+    assert!(read(id).await.body["properties"]["associatedcompanyid"].is_null());
+}

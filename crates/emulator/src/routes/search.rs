@@ -220,7 +220,7 @@ async fn search_records(
             .map(|s| (*s).to_owned())
             .collect(),
     };
-    let page = search::run(table, &query, &text_props, visible_until)?;
+    let page = search::run(&crm, table, &query, &text_props, visible_until)?;
     let sel = Selection::new(&crm, table, input.properties.as_deref(), &[], &[]);
     let results = page
         .ids
