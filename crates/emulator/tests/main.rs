@@ -18,3 +18,6 @@ mod owners;
 mod pipelines;
 mod rate_limit;
 mod webhooks;
+
+// Regressions found by the official clients (scripts/fidelity).
+mod fidelity;

@@ -1,6 +1,8 @@
 //! The legacy properties listing existing connectors still call:
 //! `GET /properties/v2/{objectType}/properties` (and the v1 contacts/companies/deals forms),
-//! answered as a bare JSON array in the v2 shape.
+//! answered as a bare JSON array in the v2 shape. It also answers for the two property scopes
+//! HubSpot's legacy listing serves that are not object types here (deal splits and forms), which
+//! Airbyte's `source-hubspot` reads during `discover` and treats a 400 on as fatal.
 
 use axum::{
     Json, Router,
@@ -10,6 +12,7 @@ use axum::{
 use serde_json::Value;
 
 use super::resolve;
+use crate::properties::{PropType, PropertyDef};
 use crate::{AppState, error::ApiError, payload::read_crm};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -23,6 +26,11 @@ async fn list(
     Path(object_type): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let crm = read_crm(&state);
+    if crm.resolve_type(&object_type).is_none()
+        && let Some(list) = scope_only(&object_type)
+    {
+        return Ok(Json(list));
+    }
     let ty = resolve(&crm, &object_type)?;
     let table = crm
         .table(ty)
@@ -34,4 +42,36 @@ async fn list(
         .map(|(_, d)| d.to_v2_json())
         .collect();
     Ok(Json(Value::Array(list)))
+}
+
+/// The listing for a legacy property scope that has no object type in the emulator: deal splits
+/// get the system properties every HubSpot object has, forms none (HubSpot's form fields live
+/// in the forms API, which is not emulated). `None` for any other name.
+fn scope_only(name: &str) -> Option<Value> {
+    match name.to_ascii_lowercase().as_str() {
+        "deal_split" | "deal_splits" => {
+            let group = "dealsplitinformation";
+            let defs = [
+                ("hs_object_id", "Record ID", PropType::Number, "number"),
+                ("hs_createdate", "Create Date", PropType::Datetime, "date"),
+                (
+                    "hs_lastmodifieddate",
+                    "Last Modified Date",
+                    PropType::Datetime,
+                    "date",
+                ),
+            ];
+            let list = defs
+                .into_iter()
+                .map(|(name, label, prop_type, field)| {
+                    PropertyDef::builtin(name, label, prop_type, field, group)
+                        .read_only()
+                        .to_v2_json()
+                })
+                .collect();
+            Some(Value::Array(list))
+        }
+        "form" | "forms" => Some(Value::Array(Vec::new())),
+        _ => None,
+    }
 }
