@@ -11,7 +11,7 @@ use axum::{
     routing::{get, post, put},
 };
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::sync::RwLockWriteGuard;
 
 use super::{
@@ -19,7 +19,6 @@ use super::{
 };
 use crate::{
     ApiError, AppState,
-    events::CrmEvent,
     payload::{batch_response, parse_json, read_crm, timestamp_now, write_crm},
     records::now_millis,
     state::{Crm, ObjectTypeId},
@@ -146,51 +145,16 @@ fn target_json(store: &AssociationStore, to_id: u64, kinds: &[AssociationKind]) 
     json!({"toObjectId": to_id, "associationTypes": types})
 }
 
-/// Publishes association changes made through the public API, with the
-/// `associatedcompanyid` updates they imply, then releases the lock.
+/// Publishes association changes made through the public API (after releasing the lock).
+/// Contacts' `associatedcompanyid` is derived from the primary association by the core.
 pub(super) fn publish(
     state: &AppState,
-    mut crm: RwLockWriteGuard<'_, Crm>,
+    crm: RwLockWriteGuard<'_, Crm>,
     changes: Vec<AssociationChange>,
 ) {
-    let contacts = contacts_with_new_primary(&changes);
-    let mut events = Writer::INTEGRATION.association_events(changes, now_millis());
-    for contact in contacts {
-        events.extend(mirror_primary_company(&mut crm, contact));
-    }
     drop(crm);
+    let events = Writer::INTEGRATION.association_events(changes, now_millis());
     state.events.publish_all(events);
-}
-
-/// Contacts whose primary company changed.
-fn contacts_with_new_primary(changes: &[AssociationChange]) -> Vec<u64> {
-    let (contact, company) = (ObjectTypeId::CONTACT, ObjectTypeId::COMPANY);
-    let mut ids: Vec<u64> = changes
-        .iter()
-        .filter(|c| c.primary)
-        .filter_map(|c| match (c.from_type, c.to_type) {
-            (from, to) if from == contact && to == company => Some(c.from_id),
-            (from, to) if from == company && to == contact => Some(c.to_id),
-            _ => None,
-        })
-        .collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids
-}
-
-/// Sets the contact's `associatedcompanyid` to its primary company (empty when it has none),
-/// as HubSpot mirrors it (§11.6); returns the property-change events.
-fn mirror_primary_company(crm: &mut Crm, contact: u64) -> Vec<CrmEvent> {
-    let primary = crm
-        .associations
-        .primary_company(ObjectTypeId::CONTACT, contact);
-    let mut input = Map::new();
-    let value = primary.map(|id| id.to_string()).unwrap_or_default();
-    input.insert("associatedcompanyid".into(), Value::String(value));
-    crm.update_record(ObjectTypeId::CONTACT, contact, &input, Writer::INTEGRATION)
-        .map(|(_, events)| events)
-        .unwrap_or_default()
 }
 
 /// `limit`/`after` of the record-level list.

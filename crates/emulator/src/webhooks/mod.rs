@@ -154,15 +154,29 @@ const KINDS: [&str; 6] = [
     "associationChange",
 ];
 
-/// The subscriptions a fresh emulator has: every kind for contacts, companies, deals and
-/// tickets (propertyChange for every property), contact privacy deletion, and `object.*` for
-/// custom objects.
+/// Event-type prefixes with default subscriptions.
+const SUBSCRIBED_BY_DEFAULT: [&str; 7] = [
+    "contact",
+    "company",
+    "deal",
+    "ticket",
+    "line_item",
+    "product",
+    "object",
+];
+
+/// The subscriptions a fresh emulator has: every kind for contacts, companies, deals, tickets,
+/// line items and products (propertyChange for every property; products have no
+/// associationChange), contact privacy deletion, and `object.*` for every type without a legacy
+/// event type (custom objects, quotes, engagements…).
 fn default_subscriptions() -> Vec<Subscription> {
     let now = crate::payload::timestamp_now();
     let mut types: Vec<String> = Vec::new();
-    for object in ["contact", "company", "deal", "ticket", "object"] {
+    for object in SUBSCRIBED_BY_DEFAULT {
         for kind in KINDS {
-            types.push(format!("{object}.{kind}"));
+            if !(object == "product" && kind == "associationChange") {
+                types.push(format!("{object}.{kind}"));
+            }
         }
     }
     types.push("contact.privacyDeletion".to_owned());
