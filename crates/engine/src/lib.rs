@@ -17,6 +17,7 @@ pub mod coalesce;
 pub mod hs_to_pg;
 pub mod merge;
 pub mod model;
+pub mod overrides;
 pub mod pg_to_hs;
 pub mod plan;
 pub mod policy;

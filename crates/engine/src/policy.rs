@@ -199,6 +199,12 @@ impl FieldRules {
         self
     }
 
+    /// The override configured for `field`, if any.
+    #[must_use]
+    pub fn override_for(&self, field: &str) -> Option<FieldOverride> {
+        self.overrides.get(field).copied()
+    }
+
     /// Marks HubSpot properties as read-only/calculated: forced to `hubspot-to-postgres`.
     #[must_use]
     pub fn with_read_only<S: Into<String>>(

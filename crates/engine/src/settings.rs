@@ -26,6 +26,9 @@ pub enum PropertySelection {
     /// Only these: no other property value is ever requested from HubSpot (data
     /// minimisation).
     Only(BTreeSet<String>),
+    /// Every property except these (`properties = "all"` with properties excluded at run
+    /// time, [`crate::overrides`]).
+    AllExcept(BTreeSet<String>),
 }
 
 impl PropertySelection {
@@ -34,6 +37,7 @@ impl PropertySelection {
         match self {
             Self::All => true,
             Self::Only(names) => names.contains(property),
+            Self::AllExcept(names) => !names.contains(property),
         }
     }
 }

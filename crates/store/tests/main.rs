@@ -5,6 +5,7 @@ mod associations;
 mod capture;
 mod cluster;
 mod mapping;
+mod mapping_overrides;
 mod migrations;
 mod pool;
 mod state;

@@ -63,7 +63,7 @@ pub fn object_spec(
 /// Allowlisted names HubSpot does not define.
 pub fn unknown_allowlisted(settings: &ObjectSettings, spec: &ObjectSpec) -> Vec<String> {
     match &settings.properties {
-        PropertySelection::All => Vec::new(),
+        PropertySelection::All | PropertySelection::AllExcept(_) => Vec::new(),
         PropertySelection::Only(names) => names
             .iter()
             .filter(|n| !spec.properties.iter().any(|p| &p.name == *n))

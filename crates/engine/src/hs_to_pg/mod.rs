@@ -146,6 +146,7 @@ impl HsToPg {
     /// The first object that cannot be discovered.
     pub async fn prepare(&self) -> Result<Prepared, SyncError> {
         let mut settings = self.settings.objects.clone();
+        crate::overrides::apply_stored(&self.store, &mut settings).await?;
         settings.sort_by_key(|o| (associations::rank(&o.name), o.name.clone()));
         let companies = settings.iter().any(|o| o.name == "companies");
         let mut objects = Vec::with_capacity(settings.len());

@@ -40,6 +40,7 @@ pub mod cursors;
 pub mod inbox;
 pub mod issues;
 pub mod leases;
+pub mod mapping_overrides;
 pub mod outbox;
 pub mod records;
 pub mod shadow;
