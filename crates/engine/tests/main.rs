@@ -1,6 +1,7 @@
 //! Integration tests for this crate (one binary).
 
 mod hs_to_pg;
+mod sim;
 mod two_way;
 mod two_way_kit;
 mod writeback;
