@@ -277,13 +277,13 @@ impl HubSpotClient {
     ) -> Result<BatchOutcome, HubSpotError> {
         let mut outcome = BatchOutcome::default();
         let mut offset = 0;
-        for part in inputs.chunks(chunk.max(1)) {
-            let keys = KeyIndex::new(part.iter().enumerate().map(|(i, (_, k))| (offset + i, k)));
+        let mut rest = inputs.into_iter().peekable();
+        while rest.peek().is_some() {
+            let (values, part): (Vec<Value>, Vec<InputKeys>) =
+                rest.by_ref().take(chunk.max(1)).unzip();
+            let keys = KeyIndex::new(part.iter().enumerate().map(|(i, k)| (offset + i, k)));
             let mut body = extra.clone();
-            body.insert(
-                "inputs".to_owned(),
-                Value::Array(part.iter().map(|(v, _)| v.clone()).collect()),
-            );
+            body.insert("inputs".to_owned(), Value::Array(values));
             match self
                 .send_body(endpoint, Method::POST, url.clone(), &body)
                 .await
@@ -328,19 +328,7 @@ impl HubSpotClient {
         } else {
             MAX_BATCH_READ_WITH_HISTORY
         };
-        let inputs = request
-            .ids
-            .iter()
-            .map(|id| {
-                (
-                    json!({ "id": id }),
-                    InputKeys {
-                        trace: None,
-                        id: Some(id.clone()),
-                    },
-                )
-            })
-            .collect();
+        let inputs = by_id(request.ids.iter().cloned());
         let mut extra = serde_json::Map::new();
         extra.insert("properties".to_owned(), json!(request.properties));
         extra.insert(
@@ -365,27 +353,11 @@ impl HubSpotClient {
         object_type: &str,
         inputs: &[ObjectInput],
     ) -> Result<BatchOutcome, HubSpotError> {
-        let inputs = traced(inputs, |i, input: &ObjectInput| {
-            let mut input = input.clone();
-            let trace = input
-                .object_write_trace_id
-                .get_or_insert_with(|| i.to_string())
-                .clone();
-            (
-                input,
-                InputKeys {
-                    trace: Some(trace),
-                    id: None,
-                },
-            )
-        })?;
-        let url = self.batch_url(object_type, "create", false);
-        self.run_batch(
+        self.write_batch(
             Endpoint::BATCH_CREATE,
-            &url,
-            inputs,
-            MAX_BATCH_INPUTS,
-            &serde_json::Map::new(),
+            object_type,
+            "create",
+            traced(inputs)?,
         )
         .await
     }
@@ -399,28 +371,11 @@ impl HubSpotClient {
         object_type: &str,
         inputs: &[UpdateInput],
     ) -> Result<BatchOutcome, HubSpotError> {
-        let inputs = traced(inputs, |i, input: &UpdateInput| {
-            let mut input = input.clone();
-            let trace = input
-                .object_write_trace_id
-                .get_or_insert_with(|| i.to_string())
-                .clone();
-            let id = Some(input.id.clone());
-            (
-                input,
-                InputKeys {
-                    trace: Some(trace),
-                    id,
-                },
-            )
-        })?;
-        let url = self.batch_url(object_type, "update", false);
-        self.run_batch(
+        self.write_batch(
             Endpoint::BATCH_UPDATE,
-            &url,
-            inputs,
-            MAX_BATCH_INPUTS,
-            &serde_json::Map::new(),
+            object_type,
+            "update",
+            traced(inputs)?,
         )
         .await
     }
@@ -435,28 +390,11 @@ impl HubSpotClient {
         object_type: &str,
         inputs: &[UpsertInput],
     ) -> Result<BatchOutcome, HubSpotError> {
-        let inputs = traced(inputs, |i, input: &UpsertInput| {
-            let mut input = input.clone();
-            let trace = input
-                .object_write_trace_id
-                .get_or_insert_with(|| i.to_string())
-                .clone();
-            let id = Some(input.id.clone());
-            (
-                input,
-                InputKeys {
-                    trace: Some(trace),
-                    id,
-                },
-            )
-        })?;
-        let url = self.batch_url(object_type, "upsert", false);
-        self.run_batch(
+        self.write_batch(
             Endpoint::BATCH_UPSERT,
-            &url,
-            inputs,
-            MAX_BATCH_INPUTS,
-            &serde_json::Map::new(),
+            object_type,
+            "upsert",
+            traced(inputs)?,
         )
         .await
     }
@@ -470,21 +408,22 @@ impl HubSpotClient {
         object_type: &str,
         ids: &[u64],
     ) -> Result<BatchOutcome, HubSpotError> {
-        let inputs = ids
-            .iter()
-            .map(|id| {
-                (
-                    json!({ "id": id.to_string() }),
-                    InputKeys {
-                        trace: None,
-                        id: Some(id.to_string()),
-                    },
-                )
-            })
-            .collect();
-        let url = self.batch_url(object_type, "archive", false);
+        let inputs = by_id(ids.iter().map(u64::to_string));
+        self.write_batch(Endpoint::BATCH_ARCHIVE, object_type, "archive", inputs)
+            .await
+    }
+
+    /// Runs a write `action` (no extra body fields) in chunks of [`MAX_BATCH_INPUTS`].
+    async fn write_batch(
+        &self,
+        endpoint: Endpoint,
+        object_type: &str,
+        action: &str,
+        inputs: Vec<(Value, InputKeys)>,
+    ) -> Result<BatchOutcome, HubSpotError> {
+        let url = self.batch_url(object_type, action, false);
         self.run_batch(
-            Endpoint::BATCH_ARCHIVE,
+            endpoint,
             &url,
             inputs,
             MAX_BATCH_INPUTS,
@@ -494,21 +433,76 @@ impl HubSpotClient {
     }
 }
 
-/// Serializes inputs after `prepare` filled in trace ids; returns (json, keys) per input.
-fn traced<I, O: Serialize>(
-    inputs: &[I],
-    prepare: impl Fn(usize, &I) -> (O, InputKeys),
-) -> Result<Vec<(Value, InputKeys)>, HubSpotError> {
+/// A batch write input that carries an optional write trace id (and maybe a record id).
+trait TracedInput: Clone + Serialize {
+    /// The input's `objectWriteTraceId` slot.
+    fn trace_slot(&mut self) -> &mut Option<String>;
+    /// The id the input names, when it names one.
+    fn id(&self) -> Option<String>;
+}
+
+impl TracedInput for ObjectInput {
+    fn trace_slot(&mut self) -> &mut Option<String> {
+        &mut self.object_write_trace_id
+    }
+    fn id(&self) -> Option<String> {
+        None
+    }
+}
+
+impl TracedInput for UpdateInput {
+    fn trace_slot(&mut self) -> &mut Option<String> {
+        &mut self.object_write_trace_id
+    }
+    fn id(&self) -> Option<String> {
+        Some(self.id.clone())
+    }
+}
+
+impl TracedInput for UpsertInput {
+    fn trace_slot(&mut self) -> &mut Option<String> {
+        &mut self.object_write_trace_id
+    }
+    fn id(&self) -> Option<String> {
+        Some(self.id.clone())
+    }
+}
+
+/// Serializes inputs with their trace id filled in (the input's index unless the caller gave
+/// one); returns (json, keys) per input.
+fn traced<I: TracedInput>(inputs: &[I]) -> Result<Vec<(Value, InputKeys)>, HubSpotError> {
     inputs
         .iter()
         .enumerate()
         .map(|(i, input)| {
-            let (out, keys) = prepare(i, input);
-            serde_json::to_value(out).map(|v| (v, keys)).map_err(|e| {
+            let mut input = input.clone();
+            let trace = input
+                .trace_slot()
+                .get_or_insert_with(|| i.to_string())
+                .clone();
+            let keys = InputKeys {
+                trace: Some(trace),
+                id: input.id(),
+            };
+            serde_json::to_value(input).map(|v| (v, keys)).map_err(|e| {
                 HubSpotError::InvalidInput(format!("batch input {i} not encodable: {e}"))
             })
         })
         .collect()
+}
+
+/// `{"id": …}` inputs (read, archive), named in error contexts by their id.
+fn by_id(ids: impl Iterator<Item = String>) -> Vec<(Value, InputKeys)> {
+    ids.map(|id| {
+        (
+            json!({ "id": id }),
+            InputKeys {
+                trace: None,
+                id: Some(id),
+            },
+        )
+    })
+    .collect()
 }
 
 #[cfg(test)]
@@ -593,21 +587,7 @@ mod tests {
                 ..ObjectInput::default()
             },
         ];
-        let out = traced(&inputs, |i, input: &ObjectInput| {
-            let mut input = input.clone();
-            let t = input
-                .object_write_trace_id
-                .get_or_insert_with(|| i.to_string())
-                .clone();
-            (
-                input,
-                InputKeys {
-                    trace: Some(t),
-                    id: None,
-                },
-            )
-        })
-        .expect("encodes");
+        let out = traced(&inputs).expect("encodes");
         assert_eq!(out[0].0["objectWriteTraceId"], "0");
         assert_eq!(out[1].1.trace.as_deref(), Some("mine"));
     }
