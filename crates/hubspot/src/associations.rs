@@ -269,10 +269,7 @@ impl HubSpotClient {
         to_type: &str,
         inputs: &[AssociationCreate],
     ) -> Result<AssociationWriteOutcome, HubSpotError> {
-        let body = inputs
-            .iter()
-            .map(|a| json!({ "from": { "id": a.from.to_string() }, "to": { "id": a.to.to_string() }, "types": a.types }))
-            .collect();
+        let body = labelled_inputs(inputs);
         let url = self.association_url(from_type, to_type, &["batch", "create"]);
         self.association_write(Endpoint::ASSOCIATIONS_BATCH_CREATE, url, body)
             .await
@@ -288,10 +285,7 @@ impl HubSpotClient {
         to_type: &str,
         pairs: &[(u64, u64)],
     ) -> Result<AssociationWriteOutcome, HubSpotError> {
-        let body = pairs
-            .iter()
-            .map(|(f, t)| json!({ "from": { "id": f.to_string() }, "to": { "id": t.to_string() } }))
-            .collect();
+        let body = pair_inputs(pairs, |to| json!({ "id": to }));
         let url = self.association_url(from_type, to_type, &["batch", "associate", "default"]);
         self.association_write(Endpoint::ASSOCIATIONS_BATCH_DEFAULT, url, body)
             .await
@@ -307,10 +301,7 @@ impl HubSpotClient {
         to_type: &str,
         pairs: &[(u64, u64)],
     ) -> Result<AssociationWriteOutcome, HubSpotError> {
-        let body = pairs
-            .iter()
-            .map(|(f, t)| json!({ "from": { "id": f.to_string() }, "to": [{ "id": t.to_string() }] }))
-            .collect();
+        let body = pair_inputs(pairs, |to| json!([{ "id": to }]));
         let url = self.association_url(from_type, to_type, &["batch", "archive"]);
         self.association_write(Endpoint::ASSOCIATIONS_BATCH_ARCHIVE, url, body)
             .await
@@ -327,10 +318,7 @@ impl HubSpotClient {
         to_type: &str,
         inputs: &[AssociationCreate],
     ) -> Result<AssociationWriteOutcome, HubSpotError> {
-        let body = inputs
-            .iter()
-            .map(|a| json!({ "from": { "id": a.from.to_string() }, "to": { "id": a.to.to_string() }, "types": a.types }))
-            .collect();
+        let body = labelled_inputs(inputs);
         let url = self.association_url(from_type, to_type, &["batch", "labels", "archive"]);
         self.association_write(Endpoint::ASSOCIATIONS_BATCH_ARCHIVE, url, body)
             .await
@@ -367,6 +355,23 @@ impl HubSpotClient {
             .await?;
         Ok(page.results)
     }
+}
+
+/// Write inputs naming explicit association types: `{from, to, types}`.
+fn labelled_inputs(inputs: &[AssociationCreate]) -> Vec<Value> {
+    inputs
+        .iter()
+        .map(|a| json!({ "from": { "id": a.from.to_string() }, "to": { "id": a.to.to_string() }, "types": a.types }))
+        .collect()
+}
+
+/// Write inputs for `(from, to)` pairs; `to` shapes the target id (an object or a list of one,
+/// by endpoint).
+fn pair_inputs(pairs: &[(u64, u64)], to: impl Fn(String) -> Value) -> Vec<Value> {
+    pairs
+        .iter()
+        .map(|(f, t)| json!({ "from": { "id": f.to_string() }, "to": to(t.to_string()) }))
+        .collect()
 }
 
 #[cfg(test)]
