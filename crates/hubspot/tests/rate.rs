@@ -4,11 +4,10 @@
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use hubsync_emulator::{EmulatorConfig, RateLimit};
 use hubsync_hubspot::{GetOptions, HubSpotClient, RateQuota};
 use serde_json::json;
 
-use crate::support::{Portal, client_config, unlimited};
+use crate::support::{Portal, client_config};
 
 /// `n` reads spread over `tasks` concurrent workers.
 async fn hammer(client: &HubSpotClient, id: u64, n: usize, tasks: usize) {
@@ -30,21 +29,9 @@ async fn hammer(client: &HubSpotClient, id: u64, n: usize, tasks: usize) {
 
 #[tokio::test]
 async fn zero_429s_when_the_configured_burst_matches_the_portal() {
-    let bound = RateLimit {
-        requests: 20,
-        per: Duration::from_secs(2),
-    };
-    let portal = Portal::with(
-        EmulatorConfig {
-            rate_limit: Some(bound),
-            ..unlimited()
-        },
-        |h| {
-            let mut config = client_config(h);
-            config.burst = "20/2s".parse::<RateQuota>().expect("quota");
-            config
-        },
-    )
+    let portal = Portal::rate_limited(20, Duration::from_secs(2), |config| {
+        config.burst = "20/2s".parse::<RateQuota>().expect("quota");
+    })
     .await;
     let id = portal.contacts("rate", 1).await[0];
     hammer(&portal.client, id, 60, 8).await;
@@ -61,21 +48,9 @@ async fn zero_429s_when_the_configured_burst_matches_the_portal() {
 #[tokio::test]
 async fn budget_spent_by_another_app_slows_this_client_down() {
     // Private-app limits are shared by the portal: another app spends half the window first.
-    let bound = RateLimit {
-        requests: 30,
-        per: Duration::from_secs(3),
-    };
-    let portal = Portal::with(
-        EmulatorConfig {
-            rate_limit: Some(bound),
-            ..unlimited()
-        },
-        |h| {
-            let mut config = client_config(h);
-            config.burst = "30/3s".parse::<RateQuota>().expect("quota");
-            config
-        },
-    )
+    let portal = Portal::rate_limited(30, Duration::from_secs(3), |config| {
+        config.burst = "30/3s".parse::<RateQuota>().expect("quota");
+    })
     .await;
     // The record is made through the control API, which spends no budget.
     let created = portal
@@ -116,22 +91,10 @@ async fn budget_spent_by_another_app_slows_this_client_down() {
 #[tokio::test]
 async fn a_stricter_portal_limit_is_adopted_and_its_429s_are_retried() {
     // The portal allows 5 per second; the client was told 100 per 10 s.
-    let bound = RateLimit {
-        requests: 5,
-        per: Duration::from_secs(1),
-    };
-    let portal = Portal::with(
-        EmulatorConfig {
-            rate_limit: Some(bound),
-            ..unlimited()
-        },
-        |h| {
-            let mut config = client_config(h);
-            config.burst = RateQuota::default();
-            config.max_retries = 10;
-            config
-        },
-    )
+    let portal = Portal::rate_limited(5, Duration::from_secs(1), |config| {
+        config.burst = RateQuota::default();
+        config.max_retries = 10;
+    })
     .await;
     let id = portal.contacts("tight", 1).await[0];
     hammer(&portal.client, id, 30, 6).await;
@@ -206,20 +169,9 @@ async fn server_errors_are_retried_and_permanent_errors_are_not() {
 #[tokio::test]
 #[ignore = "takes ~40 s; a measurement, not a check"]
 async fn measure_throughput_at_the_default_limit() {
-    let portal = Portal::with(
-        EmulatorConfig {
-            rate_limit: Some(RateLimit {
-                requests: 100,
-                per: Duration::from_secs(10),
-            }),
-            ..unlimited()
-        },
-        |h| {
-            let mut config = client_config(h);
-            config.burst = RateQuota::default();
-            config
-        },
-    )
+    let portal = Portal::rate_limited(100, Duration::from_secs(10), |config| {
+        config.burst = RateQuota::default();
+    })
     .await;
     let id = portal.contacts("measure", 1).await[0];
     let started = std::time::Instant::now();

@@ -3,7 +3,7 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use hubsync_emulator::{EmulatorConfig, EmulatorHandle, SeedConfig};
+use hubsync_emulator::{EmulatorConfig, EmulatorHandle, RateLimit, SeedConfig};
 use hubsync_hubspot::{HubSpotClient, HubSpotClientConfig, ObjectInput, RateQuota};
 use serde_json::Value;
 
@@ -65,6 +65,25 @@ impl Portal {
             .expect("emulator starts");
         let client = HubSpotClient::new(client(&handle)).expect("client builds");
         Self { handle, client }
+    }
+
+    /// A portal limited to `requests` per `per`, with the client config of
+    /// [`client_config`] adjusted by `tune` (its burst, its retries).
+    pub(crate) async fn rate_limited(
+        requests: u32,
+        per: Duration,
+        tune: impl FnOnce(&mut HubSpotClientConfig),
+    ) -> Self {
+        let config = EmulatorConfig {
+            rate_limit: Some(RateLimit { requests, per }),
+            ..unlimited()
+        };
+        Self::with(config, |h| {
+            let mut config = client_config(h);
+            tune(&mut config);
+            config
+        })
+        .await
     }
 
     /// POSTs JSON to the emulator's control API.
