@@ -7,25 +7,23 @@ use reqwest::StatusCode;
 use crate::harness::Emu;
 
 /// Airbyte's `discover` lists the legacy properties of deal splits and forms; HubSpot answers
-/// both with 200 (a 400 makes the connector give up), while unknown names stay a 400.
+/// both with 200 and a non-empty list (a 400 makes the connector give up; an empty array becomes
+/// a nameless property it fails on), while unknown names stay a 400.
 #[tokio::test]
 async fn legacy_property_listing_answers_deal_splits_and_forms() {
     let emu = Emu::start().await;
-    let r = emu.get("/properties/v2/deal_split/properties").await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    let names: Vec<&str> = r
-        .body
-        .as_array()
-        .expect("bare array")
-        .iter()
-        .filter_map(|p| p["name"].as_str())
-        .collect();
-    assert!(names.contains(&"hs_object_id"), "{names:?}");
-    assert!(names.contains(&"hs_lastmodifieddate"), "{names:?}");
-
-    let r = emu.get("/properties/v2/form/properties").await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    assert!(r.body.is_array(), "{}", r.body);
+    for scope in ["deal_split", "form"] {
+        let r = emu.get(&format!("/properties/v2/{scope}/properties")).await;
+        assert_eq!(r.status, StatusCode::OK, "{scope}: {}", r.body);
+        let list = r.body.as_array().expect("bare array");
+        assert!(!list.is_empty(), "{scope}: empty listing");
+        assert!(
+            list.iter().all(|p| p["name"].is_string()),
+            "{scope}: {}",
+            r.body
+        );
+        assert!(list.iter().any(|p| p["name"] == "hs_lastmodifieddate"));
+    }
 
     let r = emu.get("/properties/v2/butterflies/properties").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);

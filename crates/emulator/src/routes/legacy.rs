@@ -44,34 +44,32 @@ async fn list(
     Ok(Json(Value::Array(list)))
 }
 
-/// The listing for a legacy property scope that has no object type in the emulator: deal splits
-/// get the system properties every HubSpot object has, forms none (HubSpot's form fields live
-/// in the forms API, which is not emulated). `None` for any other name.
+/// The listing for a legacy property scope that has no object type in the emulator (deal splits,
+/// forms): the system properties every HubSpot object has. Never empty: Airbyte's schema loader
+/// turns an empty array into a nameless property and fails. `None` for any other name.
 fn scope_only(name: &str) -> Option<Value> {
-    match name.to_ascii_lowercase().as_str() {
-        "deal_split" | "deal_splits" => {
-            let group = "dealsplitinformation";
-            let defs = [
-                ("hs_object_id", "Record ID", PropType::Number, "number"),
-                ("hs_createdate", "Create Date", PropType::Datetime, "date"),
-                (
-                    "hs_lastmodifieddate",
-                    "Last Modified Date",
-                    PropType::Datetime,
-                    "date",
-                ),
-            ];
-            let list = defs
-                .into_iter()
-                .map(|(name, label, prop_type, field)| {
-                    PropertyDef::builtin(name, label, prop_type, field, group)
-                        .read_only()
-                        .to_v2_json()
-                })
-                .collect();
-            Some(Value::Array(list))
-        }
-        "form" | "forms" => Some(Value::Array(Vec::new())),
-        _ => None,
-    }
+    let group = match name.to_ascii_lowercase().as_str() {
+        "deal_split" | "deal_splits" => "dealsplitinformation",
+        "form" | "forms" => "forminformation",
+        _ => return None,
+    };
+    let defs = [
+        ("hs_object_id", "Record ID", PropType::Number, "number"),
+        ("hs_createdate", "Create Date", PropType::Datetime, "date"),
+        (
+            "hs_lastmodifieddate",
+            "Last Modified Date",
+            PropType::Datetime,
+            "date",
+        ),
+    ];
+    let list = defs
+        .into_iter()
+        .map(|(name, label, prop_type, field)| {
+            PropertyDef::builtin(name, label, prop_type, field, group)
+                .read_only()
+                .to_v2_json()
+        })
+        .collect();
+    Some(Value::Array(list))
 }
