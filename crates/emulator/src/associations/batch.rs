@@ -119,25 +119,28 @@ pub(super) fn no_associations(
         .with_context("toObjectType", [to_name])
 }
 
-/// Runs `apply` for each input under one write lock; collects results, errors and changes.
-pub(super) fn batch_write<F>(
-    state: &AppState,
-    (from_name, to_name): (&str, &str),
-    items: &[Value],
-    mut apply: F,
-) -> Result<(Vec<Value>, Vec<Value>), ApiError>
-where
-    F: FnMut(
+/// What a batch write does with one input: its result items and the changes it made.
+pub(super) type WriteOne<'a> = dyn FnMut(
         &mut Crm,
         (ObjectTypeId, ObjectTypeId),
         &Value,
-    ) -> Result<(Vec<Value>, Vec<AssociationChange>), ApiError>,
-{
+    ) -> Result<(Vec<Value>, Vec<AssociationChange>), ApiError>
+    + 'a;
+
+/// Runs `apply` for each of the body's inputs (at most [`MAX_BATCH_WRITE`]) under one write
+/// lock; collects results, errors and changes.
+pub(super) fn batch_write(
+    state: &AppState,
+    (from_name, to_name): (&str, &str),
+    body: &Bytes,
+    apply: &mut WriteOne<'_>,
+) -> Result<(Vec<Value>, Vec<Value>), ApiError> {
+    let items = inputs(body, MAX_BATCH_WRITE)?;
     let mut crm = write_crm(state);
     let pair = (resolve(&crm, from_name)?, resolve(&crm, to_name)?);
     ensure_pair(&mut crm, pair.0, pair.1);
     let (mut results, mut errors, mut changes) = (Vec::new(), Vec::new(), Vec::new());
-    for item in items {
+    for item in &items {
         match apply(&mut crm, pair, item) {
             Ok((mut out, mut changed)) => {
                 results.append(&mut out);
@@ -148,6 +151,20 @@ where
     }
     publish(state, crm, changes);
     Ok((results, errors))
+}
+
+/// A batch write answered with its results and error items (`status`, or 207 when any
+/// input failed).
+pub(super) fn batch_write_answer(
+    state: &AppState,
+    names: (&str, &str),
+    body: &Bytes,
+    status: StatusCode,
+    apply: &mut WriteOne<'_>,
+) -> Result<Response, ApiError> {
+    let started = timestamp_now();
+    let (results, errors) = batch_write(state, names, body, apply)?;
+    Ok(batch_response(status, &started, results, errors))
 }
 
 /// Parses `from`/`to` of a batch input and checks both records exist.
@@ -168,10 +185,12 @@ pub(super) async fn create(
     Path((from_name, to_name)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let started = timestamp_now();
-    let items = inputs(&body, MAX_BATCH_WRITE)?;
-    let (results, errors) =
-        batch_write(&state, (&from_name, &to_name), &items, |crm, pair, item| {
+    batch_write_answer(
+        &state,
+        (&from_name, &to_name),
+        &body,
+        StatusCode::CREATED,
+        &mut |crm, pair, item| {
             let (from_id, to_id) = endpoints(crm, pair, item)?;
             let kinds = parse_kinds(item.get("types").unwrap_or(&Value::Null))?;
             let changes = crm
@@ -180,13 +199,8 @@ pub(super) async fn create(
                 .map_err(|e| association_error(&e))?;
             let result = labels_between(&crm.associations, (pair.0, from_id), (pair.1, to_id));
             Ok((vec![result], changes))
-        })?;
-    Ok(batch_response(
-        StatusCode::CREATED,
-        &started,
-        results,
-        errors,
-    ))
+        },
+    )
 }
 
 pub(super) async fn associate_default(
@@ -194,10 +208,12 @@ pub(super) async fn associate_default(
     Path((from_name, to_name)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let started = timestamp_now();
-    let items = inputs(&body, MAX_BATCH_WRITE)?;
-    let (results, errors) =
-        batch_write(&state, (&from_name, &to_name), &items, |crm, pair, item| {
+    batch_write_answer(
+        &state,
+        (&from_name, &to_name),
+        &body,
+        StatusCode::OK,
+        &mut |crm, pair, item| {
             let (from_id, to_id) = endpoints(crm, pair, item)?;
             let changes = crm
                 .associations
@@ -207,8 +223,8 @@ pub(super) async fn associate_default(
                 default_result(&crm.associations, (pair.0, from_id), (pair.1, to_id)),
                 changes,
             ))
-        })?;
-    Ok(batch_response(StatusCode::OK, &started, results, errors))
+        },
+    )
 }
 
 pub(super) async fn archive(
@@ -216,24 +232,28 @@ pub(super) async fn archive(
     Path((from_name, to_name)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let items = inputs(&body, MAX_BATCH_WRITE)?;
-    batch_write(&state, (&from_name, &to_name), &items, |crm, pair, item| {
-        let from_id = object_ref(item.get("from"))?;
-        let targets = item
-            .get("to")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let mut changes = Vec::new();
-        for target in &targets {
-            let to_id = object_ref(Some(target))?;
-            changes.extend(
-                crm.associations
-                    .remove_pair((pair.0, from_id), (pair.1, to_id)),
-            );
-        }
-        Ok((Vec::new(), changes))
-    })?;
+    batch_write(
+        &state,
+        (&from_name, &to_name),
+        &body,
+        &mut |crm, pair, item| {
+            let from_id = object_ref(item.get("from"))?;
+            let targets = item
+                .get("to")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let mut changes = Vec::new();
+            for target in &targets {
+                let to_id = object_ref(Some(target))?;
+                changes.extend(
+                    crm.associations
+                        .remove_pair((pair.0, from_id), (pair.1, to_id)),
+                );
+            }
+            Ok((Vec::new(), changes))
+        },
+    )?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -242,16 +262,20 @@ pub(super) async fn archive_labels(
     Path((from_name, to_name)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let items = inputs(&body, MAX_BATCH_WRITE)?;
-    batch_write(&state, (&from_name, &to_name), &items, |crm, pair, item| {
-        let from_id = object_ref(item.get("from"))?;
-        let to_id = object_ref(item.get("to"))?;
-        let kinds = parse_kinds(item.get("types").unwrap_or(&Value::Null))?;
-        Ok((
-            Vec::new(),
-            crm.associations
-                .remove_kinds((pair.0, from_id), (pair.1, to_id), &kinds),
-        ))
-    })?;
+    batch_write(
+        &state,
+        (&from_name, &to_name),
+        &body,
+        &mut |crm, pair, item| {
+            let from_id = object_ref(item.get("from"))?;
+            let to_id = object_ref(item.get("to"))?;
+            let kinds = parse_kinds(item.get("types").unwrap_or(&Value::Null))?;
+            Ok((
+                Vec::new(),
+                crm.associations
+                    .remove_kinds((pair.0, from_id), (pair.1, to_id), &kinds),
+            ))
+        },
+    )?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -13,13 +13,11 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::batch::{batch_write, endpoints, inputs, no_associations, object_ref, read_each};
-use super::routes::{MAX_BATCH_WRITE, association_error, ensure_pair, parse_id, resolve};
-use crate::{
-    ApiError, AppState,
-    payload::{batch_response, timestamp_now, write_crm},
-    state::ObjectTypeId,
+use super::batch::{
+    batch_write, batch_write_answer, endpoints, no_associations, object_ref, read_each,
 };
+use super::routes::{association_error, ensure_pair, parse_id, resolve};
+use crate::{ApiError, AppState, payload::write_crm, state::ObjectTypeId};
 
 /// Most inputs accepted by v3 batch read.
 const MAX_V3_READ: usize = 1000;
@@ -92,10 +90,12 @@ async fn create(
     Path((from_name, to_name)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let started = timestamp_now();
-    let items = inputs(&body, MAX_BATCH_WRITE)?;
-    let (results, errors) =
-        batch_write(&state, (&from_name, &to_name), &items, |crm, pair, item| {
+    batch_write_answer(
+        &state,
+        (&from_name, &to_name),
+        &body,
+        StatusCode::CREATED,
+        &mut |crm, pair, item| {
             let (from_id, to_id) = endpoints(crm, pair, item)?;
             let kind = input_kind(crm, pair, item)?;
             let changes = crm
@@ -110,13 +110,8 @@ async fn create(
             let result = json!({"from": {"id": from_id.to_string()},
                 "to": {"id": to_id.to_string()}, "type": name});
             Ok((vec![result], changes))
-        })?;
-    Ok(batch_response(
-        StatusCode::CREATED,
-        &started,
-        results,
-        errors,
-    ))
+        },
+    )
 }
 
 async fn archive(
@@ -124,16 +119,20 @@ async fn archive(
     Path((from_name, to_name)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let items = inputs(&body, MAX_BATCH_WRITE)?;
-    batch_write(&state, (&from_name, &to_name), &items, |crm, pair, item| {
-        let from_id = object_ref(item.get("from"))?;
-        let to_id = parse_id(&item.pointer("/to/id").map(id_text).unwrap_or_default())?;
-        // v3 has no labels: archiving removes the whole link, whatever `type` says.
-        let changes = crm
-            .associations
-            .remove_pair((pair.0, from_id), (pair.1, to_id));
-        Ok((Vec::new(), changes))
-    })?;
+    batch_write(
+        &state,
+        (&from_name, &to_name),
+        &body,
+        &mut |crm, pair, item| {
+            let from_id = object_ref(item.get("from"))?;
+            let to_id = parse_id(&item.pointer("/to/id").map(id_text).unwrap_or_default())?;
+            // v3 has no labels: archiving removes the whole link, whatever `type` says.
+            let changes = crm
+                .associations
+                .remove_pair((pair.0, from_id), (pair.1, to_id));
+            Ok((Vec::new(), changes))
+        },
+    )?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
