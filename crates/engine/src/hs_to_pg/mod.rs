@@ -27,6 +27,7 @@ pub mod incremental;
 pub mod merges;
 mod progress;
 pub mod records;
+pub mod refresh;
 pub mod write;
 
 use std::path::Path;
@@ -319,6 +320,25 @@ impl HsToPg {
     /// PostgreSQL failures.
     pub async fn acquire_lease(&self, unit: &str) -> Result<bool, SyncError> {
         self.acquire(unit).await
+    }
+
+    /// Re-reads the records `ids` of `object` (webhook hints): stores them, their
+    /// associations and merges, and marks the ones HubSpot no longer has.
+    ///
+    /// # Errors
+    /// An object that is not configured; HubSpot or PostgreSQL failures.
+    pub async fn refresh(
+        &self,
+        prepared: &Prepared,
+        object: &str,
+        ids: &[i64],
+    ) -> Result<refresh::RefreshOutcome, SyncError> {
+        let ctx = prepared
+            .objects
+            .iter()
+            .find(|c| c.name() == object)
+            .ok_or_else(|| SyncError::Setup(format!("{object:?} is not a configured object")))?;
+        refresh::refresh_records(&self.client, &self.store, ctx, &prepared.junctions, ids).await
     }
 
     async fn acquire(&self, unit: &str) -> Result<bool, SyncError> {

@@ -270,3 +270,41 @@ async fn association_changes_and_vanished_records_are_caught() {
         "a record gone from HubSpot without an archive entry is marked deleted"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_reads_named_records_and_marks_the_gone() {
+    let k = kit(seed(10, 2, 0)).await;
+    let pipelines = k.pipelines(&["contacts", "companies"]);
+    k.pass(&pipelines).await;
+    let ids = first_ids(&k, 2).await;
+    k.post(
+        &format!("/_emulator/objects/contacts/{}", ids[0]),
+        json!({"properties": {"firstname": "Hinted"}}),
+    )
+    .await;
+    k.post(
+        "/crm/v3/objects/contacts/gdpr-delete",
+        json!({"objectId": ids[1].to_string()}),
+    )
+    .await;
+    let prepared = pipelines.prepare().await.expect("prepare");
+    let outcome = pipelines
+        .refresh(&prepared, "contacts", &ids)
+        .await
+        .expect("refresh");
+    assert_eq!((outcome.batch.written, outcome.gone), (1, 1), "{outcome:?}");
+    assert_eq!(
+        text(
+            &k,
+            "SELECT firstname FROM hubspot.contacts WHERE hs_object_id = $1",
+            ids[0]
+        )
+        .await
+        .as_deref(),
+        Some("Hinted")
+    );
+    assert_eq!(
+        k.count(&format!("SELECT count(*) FROM hubspot.contacts WHERE hs_object_id = {} AND archived_at IS NOT NULL", ids[1])).await,
+        1
+    );
+}
