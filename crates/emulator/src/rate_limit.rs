@@ -333,8 +333,9 @@ fn headers(b: &Buckets, now: Instant) -> HeaderMap {
 }
 
 /// `GET|POST /_emulator/rate-limits` (control API): shows or changes the limits at runtime.
-/// POST takes any of `{"burst": "100/10s"|"off", "daily": N|null, "search_per_second": N|null}`;
-/// absent fields keep their value.
+/// POST takes any of `{"burst": "100/10s"|"off", "daily": N|"off"|null,
+/// "search_per_second": N|"off"|null}` (as the `--daily-limit` / `--search-rate-limit` flags
+/// take `off`); absent fields keep their value.
 pub fn routes() -> Router<AppState> {
     Router::new().route("/_emulator/rate-limits", get(show).post(set))
 }
@@ -362,10 +363,10 @@ async fn set(State(state): State<AppState>, body: Bytes) -> Result<Response, Api
         match value.get(field) {
             None => Ok(current),
             Some(Value::Null) => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .map(Some)
-                .ok_or_else(|| ApiError::validation(format!("{field} must be a number or null"))),
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("off") => Ok(None),
+            Some(v) => v.as_u64().map(Some).ok_or_else(|| {
+                ApiError::validation(format!("{field} must be a number, \"off\" or null"))
+            }),
         }
     };
     let daily = number("daily", current.daily)?;

@@ -32,3 +32,33 @@ async fn legacy_property_listing_answers_deal_splits_and_forms() {
         "Unable to infer object type from: butterflies"
     );
 }
+
+/// The client scripts switch limits off the way the CLI flags do (`off`); a refused field must
+/// not leave the other limits half-changed.
+#[tokio::test]
+async fn rate_limit_control_takes_off_for_every_limit() {
+    let emu = Emu::start().await;
+    let set = |body: serde_json::Value| {
+        let url = format!("{}/_emulator/rate-limits", emu.base);
+        let http = emu.http.clone();
+        async move {
+            crate::harness::reply(http.post(url).json(&body).send().await.expect("sent")).await
+        }
+    };
+    let r = set(serde_json::json!({"burst": "5/1s", "daily": 1000, "search_per_second": 2})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r =
+        set(serde_json::json!({"burst": "off", "daily": "off", "search_per_second": "off"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.body,
+        serde_json::json!({"burst": "off", "daily": null, "search_per_second": null})
+    );
+    let r = set(serde_json::json!({"burst": "5/1s", "search_per_second": "lots"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    let r = emu.get("/_emulator/rate-limits").await;
+    assert_eq!(
+        r.body["burst"], "off",
+        "a refused update changed the burst limit"
+    );
+}
