@@ -2,6 +2,7 @@
 //!
 //! `anyhow` lives here and in the command modules only; the library crates use typed errors.
 
+mod alerts;
 mod cli;
 mod commands;
 mod config;

@@ -48,6 +48,12 @@ pub(crate) fn free_port() -> u16 {
 impl Kit {
     /// Starts everything and waits until the daemon is ready and has backfilled contacts.
     pub(crate) async fn start(knobs: Knobs) -> Kit {
+        Kit::start_with(knobs, "").await
+    }
+
+    /// Like [`Kit::start`], with `extra` appended to the configuration file (e.g. an
+    /// `[alerts]` section).
+    pub(crate) async fn start_with(knobs: Knobs, extra: &str) -> Kit {
         let port = free_port();
         let emulator = hubsync_emulator::spawn(EmulatorConfig {
             seed: SeedConfig {
@@ -82,7 +88,7 @@ impl Kit {
             base = emulator.base_url(),
             secret = secret_file.display().to_string(),
             every = knobs.reconcile_every,
-        );
+        ) + extra;
         std::fs::write(&config, text).expect("config");
         let mut kit = Kit {
             emulator,

@@ -2,4 +2,5 @@
 
 mod daemon;
 mod daemon_kit;
+mod dashboard;
 mod sync;

@@ -4,8 +4,9 @@ mod check;
 mod conflicts;
 mod demo;
 mod emulator;
+mod gdpr;
 mod init;
-mod status;
+pub(crate) mod status;
 pub(crate) mod sync;
 
 use std::process::ExitCode;
@@ -28,6 +29,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check => check::run(&cli.config).await,
         Command::Status(args) => status::run(&cli.config, &args).await,
         Command::Conflicts(command) => conflicts::run(&cli.config, &command).await,
+        Command::GdprDelete(args) => gdpr::run(&cli.config, &args).await,
         Command::Run => {
             let config = Config::load(&cli.config)?;
             daemon::run(config, daemon::signal_token()).await?;

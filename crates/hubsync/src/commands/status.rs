@@ -16,27 +16,29 @@ use crate::{cli::StatusArgs, commands::sync::connect, config::Config};
 
 /// One object's line.
 #[derive(Debug, Serialize)]
-struct ObjectStatus {
-    object: String,
-    direction: String,
+pub(crate) struct ObjectStatus {
+    /// The object.
+    pub(crate) object: String,
+    /// Its configured direction.
+    pub(crate) direction: String,
     /// Live rows (not archived or merged away); `null` before the first sync.
-    rows: Option<i64>,
+    pub(crate) rows: Option<i64>,
     /// Rows archived or deleted in HubSpot (soft deletes) or merged away.
-    archived: Option<i64>,
+    pub(crate) archived: Option<i64>,
     /// `not started`, `running` or `done`.
-    backfill: &'static str,
+    pub(crate) backfill: &'static str,
     /// Records the backfill has written.
-    backfill_records: u64,
+    pub(crate) backfill_records: u64,
     /// When the last incremental pass ran (RFC 3339).
-    last_sync: Option<String>,
+    pub(crate) last_sync: Option<String>,
     /// Seconds between now and the high-water mark.
-    lag_seconds: Option<i64>,
+    pub(crate) lag_seconds: Option<i64>,
     /// PostgreSQL changes waiting to be written to HubSpot.
-    pending_outbound: i64,
+    pub(crate) pending_outbound: i64,
     /// Open conflicts.
-    open_conflicts: i64,
+    pub(crate) open_conflicts: i64,
     /// Values that did not fit their column.
-    issues: i64,
+    pub(crate) issues: i64,
 }
 
 /// Runs the command.
@@ -94,7 +96,9 @@ async fn count(conn: &impl GenericClient, sql: &str, object: &str) -> anyhow::Re
     Ok(row.get(0))
 }
 
-async fn object_status(
+/// One object's status, read from the catalog, the cursors and the state tables (also the
+/// dashboard's overview).
+pub(crate) async fn object_status(
     conn: &impl GenericClient,
     schema: &str,
     object: &str,

@@ -19,6 +19,12 @@ pub(crate) struct FileConfig {
     /// The daemon's HTTP surface and intervals.
     #[serde(default)]
     pub(crate) server: ServerSection,
+    /// The dashboard (`[dashboard]`).
+    #[serde(default)]
+    pub(crate) dashboard: super::operate::DashboardSection,
+    /// Alert thresholds and targets (`[alerts]`).
+    #[serde(default)]
+    pub(crate) alerts: super::operate::AlertsSection,
     /// What to sync.
     #[serde(default, rename = "object")]
     pub(crate) objects: Vec<ObjectSection>,

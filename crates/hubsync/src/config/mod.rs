@@ -7,6 +7,7 @@ mod engine;
 mod example;
 mod file;
 mod objects;
+mod operate;
 
 use std::{net::SocketAddr, path::Path, time::Duration};
 
@@ -16,6 +17,7 @@ use url::Url;
 pub(crate) use example::EXAMPLE;
 use file::{FileConfig, SecretRef};
 pub(crate) use objects::ObjectConfig;
+pub(crate) use operate::{AlertsConfig, DashboardConfig};
 
 /// A validated configuration, ready to use.
 #[derive(Debug)]
@@ -28,6 +30,10 @@ pub(crate) struct Config {
     pub(crate) server: ServerConfig,
     /// What to sync, in config order.
     pub(crate) objects: Vec<ObjectConfig>,
+    /// `[dashboard]`.
+    pub(crate) dashboard: DashboardConfig,
+    /// `[alerts]`.
+    pub(crate) alerts: AlertsConfig,
 }
 
 /// `[hubspot]`, validated.
@@ -233,11 +239,15 @@ fn validate(file: FileConfig) -> Result<Config, ConfigError> {
     let server = signature_versions(server, s.webhook_signatures)?;
 
     let objects = objects::validate(file.objects)?;
+    let dashboard = operate::dashboard(file.dashboard, server.listen)?;
+    let alerts = operate::alerts(file.alerts)?;
     Ok(Config {
         hubspot,
         postgres,
         server,
         objects,
+        dashboard,
+        alerts,
     })
 }
 

@@ -71,6 +71,7 @@ pub(crate) async fn run(config: Config, shutdown: CancellationToken) -> anyhow::
         metrics: crate::telemetry::metrics(),
         readiness: Arc::clone(&readiness),
         webhooks,
+        dashboard: dashboard(&config, &shared, &shutdown),
     };
     let routes = Routes {
         webhook_path: config.server.webhook_path.clone(),
@@ -81,6 +82,12 @@ pub(crate) async fn run(config: Config, shutdown: CancellationToken) -> anyhow::
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     tracing::info!(listen = %config.server.listen, webhook_path = %routes.webhook_path, holder = shared.holder(), "daemon listening");
 
+    crate::alerts::spawn(
+        &config,
+        store.clone(),
+        shared.client.clone(),
+        shutdown.clone(),
+    );
     let supervisor = Supervisor::new(shutdown.clone());
     let app = web::router(web_state, &routes);
     let web_shutdown = shutdown.clone();
@@ -123,6 +130,27 @@ pub(crate) async fn run(config: Config, shutdown: CancellationToken) -> anyhow::
     store.close();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The dashboard (issue 6), wired to this daemon: a mapping change refreshes the catalog
+/// at once; the API budget is sampled until shutdown.
+fn dashboard(
+    config: &Config,
+    shared: &Arc<Shared>,
+    shutdown: &CancellationToken,
+) -> Option<Arc<web::dashboard::Dashboard>> {
+    if !config.dashboard.enabled {
+        return None;
+    }
+    let s = Arc::clone(shared);
+    let refresh: web::dashboard::Refresh = Arc::new(move || {
+        let s = Arc::clone(&s);
+        Box::pin(async move { s.refresh_catalog().await.map(drop) })
+    });
+    let (store, client) = (shared.store.clone(), shared.client.clone());
+    let d = web::dashboard::Dashboard::new(config, store, client, refresh);
+    d.spawn_sampler(shutdown.clone());
+    Some(d)
 }
 
 /// A worker's future, boxed where its concrete type is known (spares the compiler a

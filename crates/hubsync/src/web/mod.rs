@@ -1,6 +1,7 @@
 //! The daemon's HTTP surface: health and readiness probes, Prometheus metrics, HubSpot's
 //! webhook deliveries and (issue 6) the dashboard.
 
+pub(crate) mod dashboard;
 mod health;
 mod metrics;
 pub(crate) mod webhooks;
@@ -26,6 +27,8 @@ pub(crate) struct WebState {
     pub(crate) readiness: Arc<Readiness>,
     /// The webhook receiver; `None` when no webhook secret is configured.
     pub(crate) webhooks: Option<Arc<Receiver>>,
+    /// The dashboard; `None` when `dashboard.enabled = false`.
+    pub(crate) dashboard: Option<Arc<dashboard::Dashboard>>,
 }
 
 /// Where the routes live and how large a webhook body may be.
@@ -48,5 +51,6 @@ pub(crate) fn router(state: WebState, routes: &Routes) -> Router {
             &routes.webhook_path,
             post(webhooks::receive).layer(DefaultBodyLimit::max(routes.webhook_max_bytes)),
         )
+        .merge(dashboard::router(state.dashboard.clone()))
         .with_state(state)
 }

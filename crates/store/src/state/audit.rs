@@ -153,23 +153,42 @@ pub async fn for_record(
         )
         .await
         .during("read audit entries")?;
-    rows.iter()
-        .map(|r| {
-            Ok(AuditRecord {
-                id: r.get(0),
-                at: r.get(1),
-                entry: AuditEntry {
-                    direction: parse_text("audit direction", r.get(2), Direction::parse)?,
-                    object: r.get(3),
-                    hs_object_id: r.get(4),
-                    row_key: r.get(5),
-                    action: r.get(6),
-                    fields: r.get(7),
-                    correlation_id: r.get(8),
-                },
-            })
-        })
-        .collect()
+    rows.iter().map(from_row).collect()
+}
+
+/// The newest `limit` entries of every record, newest first (the dashboard's audit page).
+///
+/// # Errors
+/// Database errors; [`StoreError::Corrupt`] for an unknown direction.
+pub async fn latest(
+    client: &impl GenericClient,
+    limit: i64,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    let rows = client
+        .query(
+            "SELECT id, at, direction, object, hs_object_id, row_key, action, fields, \
+               correlation_id FROM hubsync.audit ORDER BY at DESC, id DESC LIMIT $1",
+            &[&limit],
+        )
+        .await
+        .during("read audit entries")?;
+    rows.iter().map(from_row).collect()
+}
+
+fn from_row(r: &tokio_postgres::Row) -> Result<AuditRecord, StoreError> {
+    Ok(AuditRecord {
+        id: r.get(0),
+        at: r.get(1),
+        entry: AuditEntry {
+            direction: parse_text("audit direction", r.get(2), Direction::parse)?,
+            object: r.get(3),
+            hs_object_id: r.get(4),
+            row_key: r.get(5),
+            action: r.get(6),
+            fields: r.get(7),
+            correlation_id: r.get(8),
+        },
+    })
 }
 
 /// Erases the field values of a record's entries (keeping which fields changed, when, and
