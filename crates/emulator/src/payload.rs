@@ -17,14 +17,7 @@ use crate::{ApiError, AppState, state::Crm};
 /// Parses a JSON body, answering malformed input as HubSpot does
 /// (`Invalid input JSON on line L, column C: …`, 400 `VALIDATION_ERROR`).
 pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(body).map_err(|err| {
-        ApiError::validation(format!(
-            "Invalid input JSON on line {}, column {}: {}",
-            err.line(),
-            err.column(),
-            err
-        ))
-    })
+    crate::routes::parse_body(body)
 }
 
 /// Now as HubSpot formats top-level timestamps: ISO-8601 UTC with milliseconds.

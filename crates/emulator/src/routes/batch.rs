@@ -6,23 +6,22 @@
 use std::collections::HashSet;
 
 use axum::{
-    Json, Router,
+    Router,
     extract::{Path, RawQuery, State},
     http::StatusCode,
-    response::{IntoResponse, Response},
+    response::Response,
     routing::post,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::objects::{CreateInput, create_one, find_id, table, written_json};
-use super::{Body, Params, resolve};
+use super::{Body, Inputs, Params, resolve};
 use crate::{
     AppState,
     error::ApiError,
     events::CrmEvent,
-    payload::{read_crm, write_crm},
-    records::now_millis,
+    payload::{batch_response, read_crm, timestamp_now, write_crm},
     render::{Selection, record_json},
     state::{Crm, ObjectTypeId},
     writes::Writer,
@@ -56,24 +55,6 @@ fn check_size(n: usize, max: usize) -> Result<(), ApiError> {
         return Err(ApiError::validation(message));
     }
     Ok(())
-}
-
-/// The batch envelope; 207 when any item failed.
-fn envelope(results: Vec<Value>, errors: Vec<Value>, started: i64, ok: StatusCode) -> Response {
-    let mut body = json!({
-        "status": "COMPLETE",
-        "results": results,
-        "startedAt": crate::records::iso_millis(started),
-        "completedAt": crate::records::iso_millis(now_millis()),
-    });
-    let status = if errors.is_empty() {
-        ok
-    } else {
-        body["numErrors"] = json!(errors.len());
-        body["errors"] = Value::Array(errors);
-        StatusCode::MULTI_STATUS
-    };
-    (status, Json(body)).into_response()
 }
 
 fn id_text(v: &Value) -> String {
@@ -116,7 +97,7 @@ async fn read(
     RawQuery(raw): RawQuery,
     Body(input): Body<ReadInput>,
 ) -> Result<Response, ApiError> {
-    let started = now_millis();
+    let started = timestamp_now();
     let archived = Params::parse(raw.as_deref()).flag("archived", false)?;
     let max = if input.properties_with_history.is_empty() {
         BATCH_MAX
@@ -153,12 +134,7 @@ async fn read(
     } else {
         vec![not_found_item(&crm, ty, missing)]
     };
-    Ok(envelope(results, errors, started, StatusCode::OK))
-}
-
-#[derive(Debug, Deserialize)]
-struct CreateBatch {
-    inputs: Vec<CreateInput>,
+    Ok(batch_response(StatusCode::OK, &started, results, errors))
 }
 
 /// True when every input has an `objectWriteTraceId` and no two share one (multi-status mode).
@@ -194,9 +170,9 @@ fn traced(err: &ApiError, trace: Option<&String>) -> Value {
 async fn create(
     State(state): State<AppState>,
     Path(object_type): Path<String>,
-    Body(input): Body<CreateBatch>,
+    Body(input): Body<Inputs<CreateInput>>,
 ) -> Result<Response, ApiError> {
-    let started = now_millis();
+    let started = timestamp_now();
     check_size(input.inputs.len(), BATCH_MAX)?;
     let partial = multi_status(
         input
@@ -231,7 +207,7 @@ async fn create(
             .map(|(r, trace)| result_json(&crm, table, r, trace.as_ref()))
             .collect();
         (
-            envelope(results, errors, started, StatusCode::CREATED),
+            batch_response(StatusCode::CREATED, &started, results, errors),
             events,
         )
     };
@@ -261,17 +237,12 @@ struct UpdateItem {
     object_write_trace_id: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-struct UpdateBatch {
-    inputs: Vec<UpdateItem>,
-}
-
 async fn update(
     State(state): State<AppState>,
     Path(object_type): Path<String>,
-    Body(input): Body<UpdateBatch>,
+    Body(input): Body<Inputs<UpdateItem>>,
 ) -> Result<Response, ApiError> {
-    let started = now_millis();
+    let started = timestamp_now();
     check_size(input.inputs.len(), BATCH_MAX)?;
     let texts: Vec<String> = input.inputs.iter().map(|i| id_text(&i.id)).collect();
     let mut seen = HashSet::new();
@@ -325,7 +296,10 @@ async fn update(
         if !missing.is_empty() {
             errors.push(not_found_item(&crm, ty, missing));
         }
-        (envelope(results, errors, started, StatusCode::OK), events)
+        (
+            batch_response(StatusCode::OK, &started, results, errors),
+            events,
+        )
     };
     state.events.publish_all(events);
     Ok(response)
@@ -339,17 +313,12 @@ fn validate_only(crm: &Crm, ty: ObjectTypeId, props: &Map<String, Value>) -> Res
     Ok(())
 }
 
-#[derive(Debug, Deserialize)]
-struct UpsertBatch {
-    inputs: Vec<UpdateItem>,
-}
-
 async fn upsert(
     State(state): State<AppState>,
     Path(object_type): Path<String>,
-    Body(input): Body<UpsertBatch>,
+    Body(input): Body<Inputs<UpdateItem>>,
 ) -> Result<Response, ApiError> {
-    let started = now_millis();
+    let started = timestamp_now();
     check_size(input.inputs.len(), BATCH_MAX)?;
     let (response, events) = {
         let mut crm = write_crm(&state);
@@ -371,7 +340,10 @@ async fn upsert(
                 Err(err) => errors.push(traced(&err, item.object_write_trace_id.as_ref())),
             }
         }
-        (envelope(results, errors, started, StatusCode::OK), events)
+        (
+            batch_response(StatusCode::OK, &started, results, errors),
+            events,
+        )
     };
     state.events.publish_all(events);
     Ok(response)
@@ -408,15 +380,10 @@ fn upsert_one(
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct ArchiveBatch {
-    inputs: Vec<IdInput>,
-}
-
 async fn archive(
     State(state): State<AppState>,
     Path(object_type): Path<String>,
-    Body(input): Body<ArchiveBatch>,
+    Body(input): Body<Inputs<IdInput>>,
 ) -> Result<StatusCode, ApiError> {
     check_size(input.inputs.len(), BATCH_MAX)?;
     let events = {

@@ -54,6 +54,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     }
 }
 
+/// A batch body: `{"inputs": [...]}`.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct Inputs<T> {
+    /// The inputs, in the caller's order.
+    pub(crate) inputs: Vec<T>,
+}
+
 /// Parses JSON as HubSpot reports failures (`Invalid input JSON on line L, column C: …`).
 pub(crate) fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|err| {

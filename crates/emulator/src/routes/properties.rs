@@ -11,11 +11,11 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Body, Params, resolve};
+use super::{Body, Inputs, Params, resolve};
 use crate::{
     AppState,
     error::ApiError,
-    payload::{read_crm, write_crm},
+    payload::{batch_response, read_crm, timestamp_now, write_crm},
     properties::{PropOption, PropType, PropertyDef, PropertyGroup},
     records::{iso_millis, now_millis},
     state::{Crm, ObjectTable, ObjectTypeId},
@@ -366,26 +366,8 @@ async fn archive(
 }
 
 #[derive(Debug, Deserialize)]
-struct Inputs<T> {
-    inputs: Vec<T>,
-}
-
-#[derive(Debug, Deserialize)]
 struct NameInput {
     name: String,
-}
-
-fn batch_body(results: Vec<Value>, errors: Vec<Value>, started: i64, ok: StatusCode) -> Response {
-    let mut body = json!({"status": "COMPLETE", "results": results, "startedAt": iso_millis(started),
-                          "completedAt": iso_millis(now_millis())});
-    let status = if errors.is_empty() {
-        ok
-    } else {
-        body["numErrors"] = json!(errors.len());
-        body["errors"] = Value::Array(errors);
-        StatusCode::MULTI_STATUS
-    };
-    (status, Json(body)).into_response()
 }
 
 async fn batch_create(
@@ -404,7 +386,12 @@ async fn batch_create(
             Err(err) => errors.push(err.batch_item()),
         }
     }
-    Ok(batch_body(results, errors, started, StatusCode::CREATED))
+    Ok(batch_response(
+        StatusCode::CREATED,
+        &iso_millis(started),
+        results,
+        errors,
+    ))
 }
 
 async fn batch_read(
@@ -412,7 +399,7 @@ async fn batch_read(
     Path(object_type): Path<String>,
     Body(input): Body<Inputs<NameInput>>,
 ) -> Result<Response, ApiError> {
-    let started = now_millis();
+    let started = timestamp_now();
     let crm = read_crm(&state);
     let (_, table) = table_ref(&crm, &object_type)?;
     let mut results = Vec::new();
@@ -423,7 +410,7 @@ async fn batch_read(
             None => errors.push(property_not_found(&item.name).batch_item()),
         }
     }
-    Ok(batch_body(results, errors, started, StatusCode::OK))
+    Ok(batch_response(StatusCode::OK, &started, results, errors))
 }
 
 async fn batch_archive(
@@ -450,6 +437,19 @@ struct GroupInput {
 fn group_not_found(name: &str) -> ApiError {
     ApiError::not_found(format!("Unable to find property group {name}"))
         .with_context("name", [name])
+}
+
+/// The unarchived group `name`, for editing.
+fn live_group_mut<'a>(
+    table: &'a mut ObjectTable,
+    name: &str,
+) -> Result<&'a mut PropertyGroup, ApiError> {
+    table
+        .props
+        .groups
+        .iter_mut()
+        .find(|g| g.name == name && !g.archived)
+        .ok_or_else(|| group_not_found(name))
 }
 
 async fn list_groups(
@@ -525,12 +525,7 @@ async fn update_group(
 ) -> Result<Json<Value>, ApiError> {
     let mut crm = write_crm(&state);
     let table = table_mut(&mut crm, &object_type)?;
-    let group = table
-        .props
-        .groups
-        .iter_mut()
-        .find(|g| g.name == name && !g.archived)
-        .ok_or_else(|| group_not_found(&name))?;
+    let group = live_group_mut(table, &name)?;
     if let Some(label) = input.label {
         group.label = label;
     }
@@ -546,12 +541,7 @@ async fn archive_group(
 ) -> Result<StatusCode, ApiError> {
     let mut crm = write_crm(&state);
     let table = table_mut(&mut crm, &object_type)?;
-    let group = table
-        .props
-        .groups
-        .iter_mut()
-        .find(|g| g.name == name && !g.archived)
-        .ok_or_else(|| group_not_found(&name))?;
+    let group = live_group_mut(table, &name)?;
     group.archived = true;
     Ok(StatusCode::NO_CONTENT)
 }
