@@ -77,7 +77,10 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     std::fs::write(&config_path, &config_text).context("cannot write the demo config")?;
     let config = Config::parse(&config_text).context("demo configuration")?;
 
-    print_welcome(&emulator.base_url(), &database_url, &config_path, args.port);
+    let hubspot = emulator.base_url();
+    quick_webhooks(&hubspot).await;
+    let id = first_contact(&config).await;
+    print_welcome(&hubspot, &database_url, &config_path, args.port, id);
     let shutdown = daemon::signal_token();
     let outcome = daemon::run(config, shutdown).await;
     emulator.shutdown().await;
@@ -87,6 +90,30 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!(error = %err, "private PostgreSQL did not stop cleanly");
     }
     outcome.map(|()| ExitCode::SUCCESS)
+}
+
+/// HubSpot batches webhook events for about a second; the demo's local HubSpot sends them
+/// after 50 ms so edits show up at once.
+async fn quick_webhooks(hubspot: &str) {
+    let sent = reqwest::Client::new()
+        .post(format!("{hubspot}/_emulator/webhooks"))
+        .json(&serde_json::json!({ "flush_ms": 50 }))
+        .send()
+        .await;
+    if let Err(err) = sent {
+        tracing::warn!(error = %err, "cannot shorten the local HubSpot's webhook batching");
+    }
+}
+
+/// The id of one seeded contact, for the commands the welcome text suggests.
+async fn first_contact(config: &Config) -> Option<u64> {
+    let client = config.hubspot_client().ok()?;
+    let request = hubsync_hubspot::ListRequest {
+        limit: 1,
+        ..Default::default()
+    };
+    let page = client.list_page("contacts", &request).await.ok()?;
+    page.results.first().map(|r| r.id)
 }
 
 fn default_dir() -> PathBuf {
@@ -175,31 +202,39 @@ fn write_url_file(token_file: &std::path::Path, database_url: &str) -> PathBuf {
     path
 }
 
-fn print_welcome(hubspot: &str, database_url: &str, config: &std::path::Path, port: u16) {
+fn print_welcome(
+    hubspot: &str,
+    database_url: &str,
+    config: &std::path::Path,
+    port: u16,
+    id: Option<u64>,
+) {
     let config = config.display();
     let psql = if database_url.contains("host=") {
         format!("psql \"{database_url}\"")
     } else {
         format!("psql '{database_url}'")
     };
+    let id = id.map_or_else(|| "ID".to_owned(), |id| id.to_string());
     println!(
         r#"
-hubsync demo is running (Ctrl-C stops everything).
+hubsync demo is running (Ctrl-C stops everything; the next run reuses the PostgreSQL data).
 
   local HubSpot   {hubspot}   (token: {DEMO_TOKEN})
-  daemon          http://127.0.0.1:{port}   (/healthz, /metrics, dashboard at /)
+  daemon          http://127.0.0.1:{port}   (webhooks at /webhooks/hubspot, /healthz, /readyz, /metrics)
   config          {config}
 
-Try:
-  {psql} -c "select hs_object_id, email, firstname, lifecyclestage from hubspot.contacts limit 5"
+Try, in another terminal:
+  {psql} -c "select hs_object_id, email, firstname, lastname from hubspot.contacts order by hs_object_id limit 5"
 
-  # PostgreSQL -> HubSpot: edit a row, then read it back from the local HubSpot
-  {psql} -c "update hubspot.contacts set firstname = 'Ada' where hs_object_id = (select min(hs_object_id) from hubspot.contacts)"
-  curl -s -H 'authorization: Bearer {DEMO_TOKEN}' '{hubspot}/crm/v3/objects/contacts?limit=1&properties=firstname'
+  # PostgreSQL -> HubSpot: edit a row, then read the record from the local HubSpot
+  {psql} -c "update hubspot.contacts set firstname = 'Ada' where hs_object_id = {id}"
+  curl -s -H 'authorization: Bearer {DEMO_TOKEN}' '{hubspot}/crm/v3/objects/contacts/{id}?properties=firstname,lastname'
 
-  # HubSpot -> PostgreSQL: edit a record as a HubSpot user would (the webhook fires)
-  curl -s -X POST -H 'content-type: application/json' {hubspot}/_emulator/objects/contacts/ID \
-       -d '{{"properties": {{"firstname": "Grace"}}}}'
+  # HubSpot -> PostgreSQL: edit the record as a HubSpot user would (a webhook fires)
+  curl -s -X POST -H 'content-type: application/json' {hubspot}/_emulator/objects/contacts/{id} \
+       -d '{{"properties": {{"lastname": "Lovelace"}}}}'
+  {psql} -c "select firstname, lastname, synced_at from hubspot.contacts where hs_object_id = {id}"
 "#
     );
 }

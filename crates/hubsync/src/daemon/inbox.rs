@@ -51,6 +51,8 @@ use crate::{telemetry::names, web::webhooks::object_name};
 
 /// Events taken per transaction.
 const BATCH: i64 = 500;
+/// Failed attempts after which an event is given up (reconciliation covers its record).
+const MAX_ATTEMPTS: i32 = 20;
 /// How often the inbox is read even without a notification.
 const POLL_EVERY: Duration = Duration::from_secs(5);
 /// Back-off bounds after a failed batch.
@@ -103,7 +105,7 @@ struct Work {
     records: BTreeMap<i64, DateTime<Utc>>,
     /// Records whose associations to re-read.
     associations: BTreeSet<i64>,
-    /// Events behind this work, with their arrival times (for the apply-latency metric).
+    /// Events behind this work.
     events: usize,
 }
 
@@ -114,11 +116,22 @@ async fn apply_batch(shared: &Shared) -> anyhow::Result<usize> {
     };
     let mut conn = shared.store.client().await?;
     let tx = conn.transaction().await?;
-    let mut pending = inbox::take_pending(&tx, BATCH).await?;
+    let pending = inbox::take_pending(&tx, BATCH).await?;
     if pending.is_empty() {
         return Ok(0);
     }
     let ids: Vec<i64> = pending.iter().map(|r| r.id).collect();
+    // An event that failed too often is left to the reconciliation sweep rather than
+    // holding up the ones behind it.
+    let (given_up, mut pending): (Vec<InboxRecord>, Vec<InboxRecord>) = pending
+        .into_iter()
+        .partition(|r| r.attempts >= MAX_ATTEMPTS);
+    if !given_up.is_empty() {
+        tracing::warn!(
+            events = given_up.len(),
+            "webhook events failed {MAX_ATTEMPTS} times; left to reconciliation"
+        );
+    }
     // Per record in occurredAt order (arrival order breaks ties).
     pending.sort_by_key(|r| (r.event.occurred_at, r.id));
     let work = plan(shared, &pending);
@@ -128,11 +141,15 @@ async fn apply_batch(shared: &Shared) -> anyhow::Result<usize> {
             inbox::mark_processed(&tx, &ids).await?;
             tx.commit().await.context("commit webhook batch")?;
             let now = Utc::now();
+            for object in work.keys() {
+                metrics::gauge!(names::LAST_SUCCESS, "object" => object.clone(), "direction" => "hubspot-to-postgres")
+                    .set(now.timestamp() as f64);
+            }
             for r in &pending {
                 let age = (now - r.received_at).num_microseconds().unwrap_or(0).max(0);
                 metrics::histogram!(names::WEBHOOK_APPLY_SECONDS).record(age as f64 / 1e6);
             }
-            Ok(pending.len())
+            Ok(pending.len() + given_up.len())
         }
         Err(err) => {
             drop(tx);
@@ -279,11 +296,14 @@ async fn hydrate(
     let mut missing: BTreeMap<DateTime<Utc>, Vec<i64>> = BTreeMap::new();
     for error in &read.errors {
         if error.status != 404 {
-            anyhow::bail!(
-                "HubSpot refused to read {} records ({})",
-                ctx.name(),
-                error.status
+            // Not worth blocking the inbox for: the reconciliation sweep reads them.
+            tracing::warn!(
+                object = ctx.name(),
+                status = error.status,
+                ids = error.ids.len(),
+                "HubSpot refused to read some records; left to reconciliation"
             );
+            continue;
         }
         for id in error.ids.iter().filter_map(|i| i.parse::<i64>().ok()) {
             if let Some(at) = records.get(&id) {

@@ -191,6 +191,68 @@ mod tests {
         assert_eq!(object_name("2-123"), "2-123");
     }
 
+    /// Builds a v3-signed delivery of `body` for `http://hubsync.test/hook`.
+    fn signed(body: &str, secret: &str) -> (Uri, HeaderMap) {
+        use hubsync_hubspot::webhook::{SignatureVersion, sign};
+        let ts = Utc::now().timestamp_millis().to_string();
+        let uri = "http://hubsync.test/hook";
+        let sig = sign(
+            SignatureVersion::V3,
+            secret,
+            "POST",
+            uri,
+            body.as_bytes(),
+            &ts,
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(SIGNATURE_V3_HEADER, sig.parse().expect("header"));
+        headers.insert(TIMESTAMP_HEADER, ts.parse().expect("header"));
+        (Uri::from_static("/hook"), headers)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stored_then_answered_and_503_when_postgres_cannot_store() {
+        let db = hubsync_store::TestDb::new().await;
+        let store = Store::connect(db.url()).await.expect("store");
+        let receiver = Receiver {
+            store: store.clone(),
+            verifier: SignatureVerifier::new("s3cret".to_owned().into()),
+            public_url: Some(Url::parse("http://hubsync.test").expect("url")),
+        };
+        let body =
+            r#"[{"eventId":1,"occurredAt":1,"subscriptionType":"contact.creation","objectId":5}]"#;
+        let (uri, headers) = signed(body, "s3cret");
+        let answer = receiver
+            .handle(&Method::POST, &uri, &headers, body.as_bytes())
+            .await;
+        assert_eq!(answer, (StatusCode::NO_CONTENT, "accepted"));
+        let conn = db.store().client().await.expect("conn");
+        let stored: i64 = conn
+            .query_one("SELECT count(*) FROM hubsync.inbox", &[])
+            .await
+            .expect("count")
+            .get(0);
+        assert_eq!(stored, 1, "answered only after storing");
+
+        let (uri, headers) = signed(body, "wrong");
+        let answer = receiver
+            .handle(&Method::POST, &uri, &headers, body.as_bytes())
+            .await;
+        assert_eq!(answer, (StatusCode::UNAUTHORIZED, "bad_signature"));
+
+        store.close();
+        let body = body.replace("\"eventId\":1", "\"eventId\":2");
+        let (uri, headers) = signed(&body, "s3cret");
+        let answer = receiver
+            .handle(&Method::POST, &uri, &headers, body.as_bytes())
+            .await;
+        assert_eq!(
+            answer,
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            "HubSpot must retry"
+        );
+    }
+
     #[test]
     fn stored_events_carry_no_property_value() {
         let body = br#"[{"eventId":7,"occurredAt":1711234567890,"subscriptionType":"contact.propertyChange",
