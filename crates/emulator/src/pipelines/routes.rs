@@ -72,6 +72,16 @@ fn active_pipeline<'a>(
         .ok_or_else(|| pipeline_not_found(pipeline_id))
 }
 
+/// An active pipeline of the object type named in the path, for editing.
+fn active_pipeline_mut<'a>(
+    crm: &'a mut Crm,
+    object_type: &str,
+    pipeline_id: &str,
+) -> Result<&'a mut Pipeline, ApiError> {
+    let object_type = pipeline_type(crm, object_type)?;
+    find_mut(&mut crm.pipelines, object_type, pipeline_id)
+}
+
 fn find_mut<'a>(
     pipelines: &'a mut Pipelines,
     object_type: ObjectTypeId,
@@ -131,13 +141,30 @@ fn metadata_field(body: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// `label`, which creation and PUT require.
+fn required_label(body: &Value) -> Result<String, ApiError> {
+    text_field(body, "label").ok_or_else(|| ApiError::validation("label is required"))
+}
+
+/// New stages from the body's `stages`, ordered as given unless they say otherwise.
+fn new_stages(pipelines: &mut Pipelines, body: &Value) -> Result<Vec<Stage>, ApiError> {
+    let inputs = body
+        .get("stages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten();
+    inputs
+        .enumerate()
+        .map(|(n, input)| new_stage(pipelines, input, i64::try_from(n).unwrap_or(i64::MAX)))
+        .collect()
+}
+
 fn new_stage(
     pipelines: &mut Pipelines,
     body: &Value,
     default_order: i64,
 ) -> Result<Stage, ApiError> {
-    let label =
-        text_field(body, "label").ok_or_else(|| ApiError::validation("label is required"))?;
+    let label = required_label(body)?;
     let now = timestamp_now();
     Ok(Stage {
         id: pipelines.allocate_id(),
@@ -156,25 +183,11 @@ async fn create(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let body = parse_json(&body)?;
-    let label =
-        text_field(&body, "label").ok_or_else(|| ApiError::validation("label is required"))?;
+    let label = required_label(&body)?;
     let mut crm = write_crm(&state);
     let object_type = pipeline_type(&crm, &object_type)?;
     let pipelines = &mut crm.pipelines;
-    let mut stages = Vec::new();
-    for (n, stage) in body
-        .get("stages")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
-        stages.push(new_stage(
-            pipelines,
-            stage,
-            i64::try_from(n).unwrap_or(i64::MAX),
-        )?);
-    }
+    let stages = new_stages(pipelines, &body)?;
     let now = timestamp_now();
     let id = pipelines.allocate_id();
     let list = pipelines
@@ -201,8 +214,7 @@ async fn update(
 ) -> Result<Response, ApiError> {
     let body = parse_json(&body)?;
     let mut crm = write_crm(&state);
-    let object_type = pipeline_type(&crm, &object_type)?;
-    let pipeline = find_mut(&mut crm.pipelines, object_type, &pipeline_id)?;
+    let pipeline = active_pipeline_mut(&mut crm, &object_type, &pipeline_id)?;
     if let Some(label) = text_field(&body, "label") {
         pipeline.label = label;
     }
@@ -220,24 +232,11 @@ async fn replace(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let body = parse_json(&body)?;
-    let label =
-        text_field(&body, "label").ok_or_else(|| ApiError::validation("label is required"))?;
+    let label = required_label(&body)?;
     let mut crm = write_crm(&state);
     let object_type = pipeline_type(&crm, &object_type)?;
     find_mut(&mut crm.pipelines, object_type, &pipeline_id)?;
-    let mut stages = Vec::new();
-    let inputs = body
-        .get("stages")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten();
-    for (n, input) in inputs.enumerate() {
-        stages.push(new_stage(
-            &mut crm.pipelines,
-            input,
-            i64::try_from(n).unwrap_or(i64::MAX),
-        )?);
-    }
+    let stages = new_stages(&mut crm.pipelines, &body)?;
     let pipeline = find_mut(&mut crm.pipelines, object_type, &pipeline_id)?;
     let now = timestamp_now();
     for old in &mut pipeline.stages {
@@ -258,8 +257,7 @@ async fn archive(
     Path((object_type, pipeline_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let mut crm = write_crm(&state);
-    let object_type = pipeline_type(&crm, &object_type)?;
-    let pipeline = find_mut(&mut crm.pipelines, object_type, &pipeline_id)?;
+    let pipeline = active_pipeline_mut(&mut crm, &object_type, &pipeline_id)?;
     pipeline.archived = true;
     pipeline.updated_at = timestamp_now();
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -354,8 +352,7 @@ fn write_stage(
         return Err(ApiError::validation("label is required"));
     }
     let mut crm = write_crm(&state);
-    let object_type = pipeline_type(&crm, &object_type)?;
-    let pipeline = find_mut(&mut crm.pipelines, object_type, &pipeline_id)?;
+    let pipeline = active_pipeline_mut(&mut crm, &object_type, &pipeline_id)?;
     let stage = stage_mut(pipeline, &stage_id)?;
     if let Some(label) = label {
         stage.label = label;
@@ -375,8 +372,7 @@ async fn archive_stage(
     Path((object_type, pipeline_id, stage_id)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     let mut crm = write_crm(&state);
-    let object_type = pipeline_type(&crm, &object_type)?;
-    let pipeline = find_mut(&mut crm.pipelines, object_type, &pipeline_id)?;
+    let pipeline = active_pipeline_mut(&mut crm, &object_type, &pipeline_id)?;
     let stage = stage_mut(pipeline, &stage_id)?;
     stage.archived = true;
     stage.updated_at = timestamp_now();
