@@ -37,6 +37,12 @@ struct Node {
     id: u64,
 }
 
+impl From<(ObjectTypeId, u64)> for Node {
+    fn from((object_type, id): (ObjectTypeId, u64)) -> Self {
+        Self { object_type, id }
+    }
+}
+
 /// The link from one record to one target, with every type it carries (sorted).
 #[derive(Debug, Clone)]
 struct Edge {
@@ -122,14 +128,8 @@ impl AssociationStore {
         to_type: ObjectTypeId,
         to_id: u64,
     ) -> &[AssociationKind] {
-        let from = Node {
-            object_type: from_type,
-            id: from_id,
-        };
-        let to = Node {
-            object_type: to_type,
-            id: to_id,
-        };
+        let from = Node::from((from_type, from_id));
+        let to = Node::from((to_type, to_id));
         self.edges
             .get(&from)
             .and_then(|list| {
@@ -148,10 +148,7 @@ impl AssociationStore {
         to_type: ObjectTypeId,
         after: Option<u64>,
     ) -> impl Iterator<Item = (u64, &[AssociationKind])> + '_ {
-        let from = Node {
-            object_type: from_type,
-            id: from_id,
-        };
+        let from = Node::from((from_type, from_id));
         let list = self.edges.get(&from).map_or(&[][..], Vec::as_slice);
         let start = match after {
             Some(after) => Node {
@@ -212,14 +209,8 @@ impl AssociationStore {
             wanted.push(default);
         }
         wanted.extend_from_slice(kinds);
-        let from = Node {
-            object_type: from_type,
-            id: from_id,
-        };
-        let to = Node {
-            object_type: to_type,
-            id: to_id,
-        };
+        let from = Node::from((from_type, from_id));
+        let to = Node::from((to_type, to_id));
         let mut changes = Vec::new();
         for kind in wanted {
             let Some(def) = self.definitions.get(kind).cloned() else {
@@ -270,14 +261,8 @@ impl AssociationStore {
         (from_type, from_id): (ObjectTypeId, u64),
         (to_type, to_id): (ObjectTypeId, u64),
     ) -> Vec<AssociationChange> {
-        let from = Node {
-            object_type: from_type,
-            id: from_id,
-        };
-        let to = Node {
-            object_type: to_type,
-            id: to_id,
-        };
+        let from = Node::from((from_type, from_id));
+        let to = Node::from((to_type, to_id));
         let mut changes = Vec::new();
         for (a, b) in [(from, to), (to, from)] {
             for kind in self.take_edge(a, b) {
@@ -299,14 +284,8 @@ impl AssociationStore {
         if kinds.iter().any(|k| Some(*k) == default) {
             return self.remove_pair(from, to);
         }
-        let a = Node {
-            object_type: from.0,
-            id: from.1,
-        };
-        let b = Node {
-            object_type: to.0,
-            id: to.1,
-        };
+        let a = Node::from(from);
+        let b = Node::from(to);
         let mut changes = Vec::new();
         for kind in kinds {
             let Some(inverse) = self.definitions.get(*kind).map(|d| d.inverse) else {
