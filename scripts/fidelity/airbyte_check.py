@@ -166,6 +166,9 @@ record("incremental read used the search API", searches > 0, f"{searches} search
 states = [m for m in msgs if m["type"] == "STATE"]
 record("incremental read emitted state", bool(states), "no STATE message")
 
+stats = json.loads(urllib.request.urlopen(URL + "/_emulator/stats").read())
+print(f"INFO airbyte: {stats['requests_total']} requests, {stats['rate_limited_total']} answered 429", flush=True)
+
 passed = sum(RESULTS)
 print(f"SUMMARY airbyte-source-hubspot: {passed}/{len(RESULTS)} passed", flush=True)
 sys.exit(min(len(RESULTS) - passed, 100))
