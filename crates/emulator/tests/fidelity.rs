@@ -62,3 +62,29 @@ async fn rate_limit_control_takes_off_for_every_limit() {
         "a refused update changed the burst limit"
     );
 }
+
+/// Airbyte's incremental deals read asks for each deal's line items; with none linked HubSpot
+/// answers 207 with one `NO_ASSOCIATIONS_FOUND`-style error per input, never a 400 on the type.
+#[tokio::test]
+async fn deal_line_item_association_batch_read_is_served() {
+    let emu = Emu::seeded(5, 3).await;
+    let deals = emu.get("/crm/v3/objects/deals?limit=2").await;
+    let inputs: Vec<serde_json::Value> = deals.body["results"]
+        .as_array()
+        .expect("deals")
+        .iter()
+        .map(|d| serde_json::json!({"id": d["id"]}))
+        .collect();
+    assert_eq!(inputs.len(), 2, "{}", deals.body);
+    for to in ["line_items", "line_item", "0-8"] {
+        let r = emu
+            .post(
+                &format!("/crm/v4/associations/deal/{to}/batch/read"),
+                serde_json::json!({ "inputs": inputs }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::MULTI_STATUS, "{to}: {}", r.body);
+        assert_eq!(r.body["results"], serde_json::json!([]), "{to}");
+        assert_eq!(r.body["numErrors"], 2, "{to}: {}", r.body);
+    }
+}
