@@ -61,6 +61,13 @@ fn required_text<'a>(body: &'a Value, field: &str) -> Result<&'a str, ApiError> 
         .ok_or_else(|| ApiError::validation(format!("{field} is required")))
 }
 
+/// `inverseLabel`, when given and not empty (it makes a paired label).
+fn inverse_label(body: &Value) -> Option<&str> {
+    body.get("inverseLabel")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
 async fn create(
     State(state): State<AppState>,
     Path((from_name, to_name)): Path<(String, String)>,
@@ -69,10 +76,7 @@ async fn create(
     let body = parse_json(&body)?;
     let label = required_text(&body, "label")?;
     let name = required_text(&body, "name")?;
-    let inverse = body
-        .get("inverseLabel")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty());
+    let inverse = inverse_label(&body);
     let mut crm = write_crm(&state);
     let (from, to) = (resolve(&crm, &from_name)?, resolve(&crm, &to_name)?);
     let taken = crm
@@ -119,10 +123,7 @@ async fn update(
         .and_then(Value::as_u64)
         .ok_or_else(|| ApiError::validation("associationTypeId is required"))?;
     let label = required_text(&body, "label")?;
-    let inverse = body
-        .get("inverseLabel")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty());
+    let inverse = inverse_label(&body);
     let kind = user_kind(type_id)?;
     let mut crm = write_crm(&state);
     let (from, to) = (resolve(&crm, &from_name)?, resolve(&crm, &to_name)?);

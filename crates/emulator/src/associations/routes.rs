@@ -35,6 +35,7 @@ pub(super) const MAX_BATCH_WRITE: usize = 100;
 /// Every association route (public API; the caller adds authentication).
 pub fn routes() -> Router<AppState> {
     let record = "/crm/v4/objects/{object_type}/{object_id}/associations";
+    let pair = "/crm/v4/associations/{from}/{to}";
     Router::new()
         .route(&format!("{record}/{{to_type}}"), get(list))
         .route(
@@ -45,24 +46,15 @@ pub fn routes() -> Router<AppState> {
             &format!("{record}/default/{{to_type}}/{{to_id}}"),
             put(create_default),
         )
+        .route(&format!("{pair}/batch/read"), post(batch::read))
+        .route(&format!("{pair}/batch/create"), post(batch::create))
         .route(
-            "/crm/v4/associations/{from}/{to}/batch/read",
-            post(batch::read),
-        )
-        .route(
-            "/crm/v4/associations/{from}/{to}/batch/create",
-            post(batch::create),
-        )
-        .route(
-            "/crm/v4/associations/{from}/{to}/batch/associate/default",
+            &format!("{pair}/batch/associate/default"),
             post(batch::associate_default),
         )
+        .route(&format!("{pair}/batch/archive"), post(batch::archive))
         .route(
-            "/crm/v4/associations/{from}/{to}/batch/archive",
-            post(batch::archive),
-        )
-        .route(
-            "/crm/v4/associations/{from}/{to}/batch/labels/archive",
+            &format!("{pair}/batch/labels/archive"),
             post(batch::archive_labels),
         )
         .merge(labels::routes())
@@ -291,17 +283,13 @@ pub(super) fn labels_between(
 
 async fn create_labelled(
     State(state): State<AppState>,
-    Path((object_type, object_id, to_type, to_id)): Path<(String, String, String, String)>,
+    Path(path): Path<RecordPairPath>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let value = parse_json(&body)?;
     let kinds = parse_kinds(&value)?;
     let mut crm = write_crm(&state);
-    let (from, to) = (resolve(&crm, &object_type)?, resolve(&crm, &to_type)?);
-    let (from_id, to_id) = (parse_id(&object_id)?, parse_id(&to_id)?);
-    check_exists(&crm, from, from_id)?;
-    check_exists(&crm, to, to_id)?;
-    ensure_pair(&mut crm, from, to);
+    let [(from, from_id), (to, to_id)] = existing_pair(&mut crm, &path)?;
     let changes = crm
         .associations
         .associate((from, from_id), (to, to_id), &kinds)
@@ -309,6 +297,23 @@ async fn create_labelled(
     let body = labels_between(&crm.associations, (from, from_id), (to, to_id));
     publish(&state, crm, changes);
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// `{object_type}/{object_id}/…/{to_type}/{to_id}` of the single-pair routes.
+type RecordPairPath = (String, String, String, String);
+
+/// The two records a single-pair write names: types resolved, ids parsed, both checked to
+/// exist, and the pair's definitions in place.
+fn existing_pair(
+    crm: &mut Crm,
+    (object_type, object_id, to_type, to_id): &RecordPairPath,
+) -> Result<[(ObjectTypeId, u64); 2], ApiError> {
+    let (from, to) = (resolve(crm, object_type)?, resolve(crm, to_type)?);
+    let (from_id, to_id) = (parse_id(object_id)?, parse_id(to_id)?);
+    check_exists(crm, from, from_id)?;
+    check_exists(crm, to, to_id)?;
+    ensure_pair(crm, from, to);
+    Ok([(from, from_id), (to, to_id)])
 }
 
 pub(super) fn default_result(
@@ -330,15 +335,11 @@ pub(super) fn default_result(
 
 async fn create_default(
     State(state): State<AppState>,
-    Path((object_type, object_id, to_type, to_id)): Path<(String, String, String, String)>,
+    Path(path): Path<RecordPairPath>,
 ) -> Result<Response, ApiError> {
     let started = timestamp_now();
     let mut crm = write_crm(&state);
-    let (from, to) = (resolve(&crm, &object_type)?, resolve(&crm, &to_type)?);
-    let (from_id, to_id) = (parse_id(&object_id)?, parse_id(&to_id)?);
-    check_exists(&crm, from, from_id)?;
-    check_exists(&crm, to, to_id)?;
-    ensure_pair(&mut crm, from, to);
+    let [(from, from_id), (to, to_id)] = existing_pair(&mut crm, &path)?;
     let changes = crm
         .associations
         .associate_default((from, from_id), (to, to_id))
