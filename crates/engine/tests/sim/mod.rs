@@ -89,12 +89,16 @@ pub(crate) async fn run(base: &str, seed: u64) -> Result<Tally, Failure> {
         }
         let mut crashes = 0;
         for a in &round.attempts {
-            world.attempt(&a.faults, a.interruption).await;
             crashes += u64::from(a.interruption.kind().is_some());
-            for op in &a.then {
-                world.apply(seed, op).await;
-                ops.push(op);
+            if a.during {
+                world.attempt_while_editing(seed, &a.faults, &a.then).await;
+            } else {
+                world.attempt(&a.faults, a.interruption).await;
+                for op in &a.then {
+                    world.apply(seed, op).await;
+                }
             }
+            ops.extend(a.then.iter());
         }
         world.quiesce().await.map_err(|e| fail(r, vec![e]))?;
         let expects = model.expect(&ops, |f| world.policy(f));

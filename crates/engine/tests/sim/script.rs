@@ -149,6 +149,9 @@ impl Interruption {
 pub(crate) struct Attempt {
     pub(crate) faults: Faults,
     pub(crate) interruption: Interruption,
+    /// The one-sided edits are made while the pass runs (uninterrupted passes only), not
+    /// after it.
+    pub(crate) during: bool,
     pub(crate) then: Vec<Op>,
 }
 
@@ -435,6 +438,7 @@ impl Script {
         let first_attempt = Attempt {
             faults: g.faults(),
             interruption: g.interruption(),
+            during: false,
             then: Vec::new(),
         };
         rounds.push(Round {
@@ -451,9 +455,11 @@ impl Script {
                 let interruption = g.interruption();
                 let then = g.one_sided(&concurrent, &earlier);
                 earlier.extend(then.iter().cloned());
+                let during = interruption == Interruption::None && g.rng.random_bool(0.5);
                 attempts.push(Attempt {
                     faults,
                     interruption,
+                    during,
                     then,
                 });
             }
@@ -485,7 +491,11 @@ impl Script {
                 log.push(format!("  {op:?}"));
             }
             for a in &round.attempts {
-                log.push(format!("  sync {:?} {:?}", a.faults, a.interruption));
+                let when = if a.during { "during" } else { "then" };
+                log.push(format!(
+                    "  sync {:?} {:?}, edits {when}:",
+                    a.faults, a.interruption
+                ));
                 for op in &a.then {
                     log.push(format!("    {op:?}"));
                 }

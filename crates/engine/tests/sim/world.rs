@@ -250,6 +250,51 @@ impl World {
         self.set_faults(&Faults::default()).await;
     }
 
+    /// One uninterrupted attempt under `faults` while the application and HubSpot users
+    /// make `edits` (a pass races them).
+    pub(crate) async fn attempt_while_editing(&mut self, seed: u64, faults: &Faults, edits: &[Op]) {
+        for kind in faults.kinds() {
+            *self.tally.entry(kind.to_owned()).or_default() += 1;
+        }
+        *self
+            .tally
+            .entry("edits-during-pass".to_owned())
+            .or_default() += 1;
+        self.set_faults(faults).await;
+        let engine = self.engine.clone();
+        let task = tokio::spawn(async move { engine.pass(None).await });
+        for op in edits {
+            self.apply_unfaulted(seed, op).await;
+        }
+        let _ = task.await;
+        self.set_faults(&Faults::default()).await;
+    }
+
+    /// An edit made while faults are on: HubSpot-side public API calls of the workload are
+    /// retried past injected failures (a user retries; the edit itself must happen).
+    async fn apply_unfaulted(&mut self, seed: u64, op: &Op) {
+        match op {
+            Op::Update {
+                side: Side::HubSpot,
+                rec,
+                field,
+                value,
+                ..
+            } => {
+                // Through the control API, which faults do not touch.
+                let ui = Op::Update {
+                    side: Side::HubSpot,
+                    via: Via::Ui,
+                    rec: *rec,
+                    field: *field,
+                    value: value.clone(),
+                };
+                self.apply(seed, &ui).await;
+            }
+            _ => self.apply(seed, op).await,
+        }
+    }
+
     /// A new process after a crash: the old one's connections are gone.
     async fn restart(&mut self) {
         self.engine.kill();
@@ -294,8 +339,10 @@ impl World {
                 let conn = self.db.store().client().await.expect("conn");
                 let left: Vec<String> = conn
                     .query(
-                        "SELECT concat_ws(' ', id, op, hs_object_id, status, attempts, \
-                                changed_columns::text) FROM hubsync.outbox ORDER BY id",
+                        "SELECT concat_ws(' ', o.id, o.op, o.hs_object_id, o.status, o.attempts, \
+                                o.changed_columns::text, r.status, r.last_error) \
+                         FROM hubsync.outbox o LEFT JOIN hubsync.record_state r \
+                           ON r.object = o.object AND r.row_key = o.row_key ORDER BY o.id",
                         &[],
                     )
                     .await
