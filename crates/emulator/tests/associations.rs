@@ -36,9 +36,9 @@ fn type_ids(target: &Value) -> Vec<u64> {
 async fn default_association_lists_primary_and_unlabeled_with_numeric_ids() {
     let live = start_unlimited().await;
     let (contact, company) = contact_and_company(&live).await;
-    let path =
-        format!("/crm/v4/objects/contacts/{contact}/associations/default/companies/{company}");
-    let (status, body) = live.json("PUT", &path, None).await;
+    let (status, body) = live
+        .associate_default(("contacts", contact), ("companies", company))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "COMPLETE");
     let specs: Vec<u64> = body["results"]
@@ -51,13 +51,7 @@ async fn default_association_lists_primary_and_unlabeled_with_numeric_ids() {
         .unwrap_or_default();
     assert!(specs.contains(&279) && specs.contains(&1), "{body}");
 
-    let (status, body) = live
-        .json(
-            "GET",
-            &format!("/crm/v4/objects/contacts/{contact}/associations/companies"),
-            None,
-        )
-        .await;
+    let (status, body) = live.associations(("contacts", contact), "companies").await;
     assert_eq!(status, 200);
     let target = &body["results"][0];
     // §16.1: ids are JSON numbers in v4 payloads.
@@ -74,13 +68,7 @@ async fn default_association_lists_primary_and_unlabeled_with_numeric_ids() {
     assert!(labels.contains(&json!("Primary")) && labels.contains(&Value::Null));
 
     // The inverse direction exists too, with the company-side type ids.
-    let (_, body) = live
-        .json(
-            "GET",
-            &format!("/crm/v4/objects/companies/{company}/associations/contacts"),
-            None,
-        )
-        .await;
+    let (_, body) = live.associations(("companies", company), "contacts").await;
     assert_eq!(type_ids(&body["results"][0]), vec![2, 280]);
 }
 
@@ -88,9 +76,12 @@ async fn default_association_lists_primary_and_unlabeled_with_numeric_ids() {
 async fn v3_expansion_lists_the_primary_company_twice() {
     let live = start_unlimited().await;
     let (contact, company) = contact_and_company(&live).await;
-    let path =
-        format!("/crm/v4/objects/contacts/{contact}/associations/default/companies/{company}");
-    assert_eq!(live.json("PUT", &path, None).await.0, 200);
+    assert_eq!(
+        live.associate_default(("contacts", contact), ("companies", company))
+            .await
+            .0,
+        200
+    );
     let (status, body) = live
         .json(
             "GET",
@@ -126,9 +117,12 @@ async fn labelled_put_answers_201_with_the_pair_and_demotes_the_old_primary() {
     let live = start_unlimited().await;
     let (contact, first) = contact_and_company(&live).await;
     let second = live.create("companies", json!({"name": "Beta"})).await;
-    let default =
-        format!("/crm/v4/objects/contacts/{contact}/associations/default/companies/{first}");
-    assert_eq!(live.json("PUT", &default, None).await.0, 200);
+    assert_eq!(
+        live.associate_default(("contacts", contact), ("companies", first))
+            .await
+            .0,
+        200
+    );
 
     let primary = json!([{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 1}]);
     let path = format!("/crm/v4/objects/contacts/{contact}/associations/companies/{second}");
@@ -139,13 +133,7 @@ async fn labelled_put_answers_201_with_the_pair_and_demotes_the_old_primary() {
     assert_eq!(body["toObjectId"], json!(second));
     assert_eq!(body["labels"], json!(["Primary"]));
 
-    let (_, body) = live
-        .json(
-            "GET",
-            &format!("/crm/v4/objects/contacts/{contact}/associations/companies"),
-            None,
-        )
-        .await;
+    let (_, body) = live.associations(("contacts", contact), "companies").await;
     let by_id = |id: u64| {
         body["results"]
             .as_array()
@@ -181,9 +169,12 @@ async fn batch_read_reports_records_without_associations_as_207_errors() {
     let lonely = live
         .create("contacts", json!({"email": "lonely@example.com"}))
         .await;
-    let path =
-        format!("/crm/v4/objects/contacts/{contact}/associations/default/companies/{company}");
-    assert_eq!(live.json("PUT", &path, None).await.0, 200);
+    assert_eq!(
+        live.associate_default(("contacts", contact), ("companies", company))
+            .await
+            .0,
+        200
+    );
 
     let input = json!({"inputs": [{"id": contact.to_string()}, {"id": lonely.to_string()}]});
     let (status, body) = live
@@ -258,13 +249,7 @@ async fn batch_create_and_archive() {
         .await;
     assert!(status == 201 || status == 200);
 
-    let (_, body) = live
-        .json(
-            "GET",
-            &format!("/crm/v4/objects/contacts/{contact}/associations/deals"),
-            None,
-        )
-        .await;
+    let (_, body) = live.associations(("contacts", contact), "deals").await;
     assert_eq!(type_ids(&body["results"][0]), vec![4]);
 
     let archive = json!({"inputs": [{"from": {"id": deal.to_string()}, "to": [{"id": contact.to_string()}]}]});
@@ -276,13 +261,7 @@ async fn batch_create_and_archive() {
         )
         .await;
     assert_eq!(status, 204);
-    let (_, body) = live
-        .json(
-            "GET",
-            &format!("/crm/v4/objects/deals/{deal}/associations/contacts"),
-            None,
-        )
-        .await;
+    let (_, body) = live.associations(("deals", deal), "contacts").await;
     assert_eq!(body["results"], json!([]));
 }
 
@@ -290,22 +269,20 @@ async fn batch_create_and_archive() {
 async fn record_delete_removes_all_types_and_bad_ids_are_refused() {
     let live = start_unlimited().await;
     let (contact, company) = contact_and_company(&live).await;
-    let path =
-        format!("/crm/v4/objects/contacts/{contact}/associations/default/companies/{company}");
-    assert_eq!(live.json("PUT", &path, None).await.0, 200);
+    assert_eq!(
+        live.associate_default(("contacts", contact), ("companies", company))
+            .await
+            .0,
+        200
+    );
     let delete = format!("/crm/v4/objects/contacts/{contact}/associations/companies/{company}");
     assert_eq!(live.json("DELETE", &delete, None).await.0, 204);
-    let (_, body) = live
-        .json(
-            "GET",
-            &format!("/crm/v4/objects/companies/{company}/associations/contacts"),
-            None,
-        )
-        .await;
+    let (_, body) = live.associations(("companies", company), "contacts").await;
     assert_eq!(body["results"], json!([]));
 
-    let own = format!("/crm/v4/objects/contacts/{contact}/associations/default/contacts/{contact}");
-    let (status, body) = live.json("PUT", &own, None).await;
+    let (status, body) = live
+        .associate_default(("contacts", contact), ("contacts", contact))
+        .await;
     assert_eq!(status, 400);
     assert_eq!(
         body["message"],
@@ -333,9 +310,12 @@ async fn list_pages_with_after_cursors() {
     let mut contacts = Vec::new();
     for _ in 0..5 {
         let contact = live.create("contacts", json!({})).await;
-        let path =
-            format!("/crm/v4/objects/companies/{company}/associations/default/contacts/{contact}");
-        assert_eq!(live.json("PUT", &path, None).await.0, 200);
+        assert_eq!(
+            live.associate_default(("companies", company), ("contacts", contact))
+                .await
+                .0,
+            200
+        );
         contacts.push(contact);
     }
     let mut seen = Vec::new();
@@ -432,13 +412,7 @@ async fn labels_are_served_under_both_paths() {
         )
         .await;
     assert_eq!(status, 204);
-    let (_, body) = live
-        .json(
-            "GET",
-            &format!("/crm/v4/objects/contacts/{contact}/associations/companies"),
-            None,
-        )
-        .await;
+    let (_, body) = live.associations(("contacts", contact), "companies").await;
     assert_eq!(type_ids(&body["results"][0]), vec![279]);
 }
 

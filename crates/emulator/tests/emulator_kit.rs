@@ -32,6 +32,10 @@ pub(crate) trait Calls {
     async fn json(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value);
     /// Creates a record through the public API and returns its id.
     async fn create(&self, object_type: &str, properties: Value) -> u64;
+    /// `PUT` the default association from one record to another (v4); status and JSON body.
+    async fn associate_default(&self, from: (&str, u64), to: (&str, u64)) -> (u16, Value);
+    /// `GET` one record's associations of `to_type` (v4); status and JSON body.
+    async fn associations(&self, from: (&str, u64), to_type: &str) -> (u16, Value);
 }
 
 impl Calls for Emu {
@@ -60,6 +64,21 @@ impl Calls for Emu {
             .as_str()
             .and_then(|id| id.parse().ok())
             .expect("created record has an id")
+    }
+
+    async fn associate_default(
+        &self,
+        (from_type, from): (&str, u64),
+        (to_type, to): (&str, u64),
+    ) -> (u16, Value) {
+        let path =
+            format!("/crm/v4/objects/{from_type}/{from}/associations/default/{to_type}/{to}");
+        self.json("PUT", &path, None).await
+    }
+
+    async fn associations(&self, (from_type, from): (&str, u64), to_type: &str) -> (u16, Value) {
+        let path = format!("/crm/v4/objects/{from_type}/{from}/associations/{to_type}");
+        self.json("GET", &path, None).await
     }
 }
 

@@ -251,9 +251,12 @@ async fn association_changes_are_delivered_for_both_sides() {
     let (live, receiver) = setup().await;
     let contact = live.create("contacts", json!({})).await;
     let company = live.create("companies", json!({"name": "Acme"})).await;
-    let path =
-        format!("/crm/v4/objects/contacts/{contact}/associations/default/companies/{company}");
-    assert_eq!(live.json("PUT", &path, None).await.0, 200);
+    assert_eq!(
+        live.associate_default(("contacts", contact), ("companies", company))
+            .await
+            .0,
+        200
+    );
     let found = eventually(WAIT, || async {
         let events = receiver.events();
         let contact_side = events.iter().any(|e| {
