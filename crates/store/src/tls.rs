@@ -191,18 +191,19 @@ pub(crate) fn connector(policy: &TlsPolicy) -> Result<MakeRustlsConnect, StoreEr
         || (policy.mode == SslMode::Require && policy.root_cert.is_some());
     let config = if policy.mode == SslMode::VerifyFull {
         builder.with_root_certificates(roots).with_no_client_auth()
-    } else if verify_chain {
-        let inner = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
-            .build()
-            .map_err(|e| tls_error("could not build the certificate verifier", e))?;
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(ChainOnly { inner }))
-            .with_no_client_auth()
     } else {
+        let chain = if verify_chain {
+            let inner = WebPkiServerVerifier::builder_with_provider(roots, Arc::clone(&provider))
+                .build()
+                .map_err(|e| tls_error("could not build the certificate verifier", e))?;
+            Some(inner)
+        } else {
+            None
+        };
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(EncryptOnly {
+            .with_custom_certificate_verifier(Arc::new(NoHostCheck {
+                chain,
                 algorithms: provider.signature_verification_algorithms,
             }))
             .with_no_client_auth()
@@ -242,13 +243,19 @@ fn root_store(policy: &TlsPolicy) -> Result<RootCertStore, StoreError> {
     Ok(store)
 }
 
-/// `verify-ca`: the chain must lead to a trusted root; the host name is not checked.
+/// The modes that do not check the host name. With `chain` (`verify-ca`, or `require` with a
+/// root certificate) the chain must lead to a trusted root; without it (`prefer` / `require`
+/// without a root certificate) the connection is encrypted but, as in libpq, the server is
+/// not authenticated. Handshake signatures are always checked.
 #[derive(Debug)]
-struct ChainOnly {
-    inner: Arc<WebPkiServerVerifier>,
+struct NoHostCheck {
+    /// The chain check, when the mode asks for one.
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    /// The provider's signature algorithms (the ones `chain` was built with).
+    algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for NoHostCheck {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -258,57 +265,15 @@ impl ServerCertVerifier for ChainOnly {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         use rustls::{CertificateError, Error};
-        match self
-            .inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             Err(Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
             other => other,
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
-}
-
-/// `prefer` / `require` without a root certificate: encrypt, but (as libpq) do not
-/// authenticate the server. Handshake signatures are still checked.
-#[derive(Debug)]
-struct EncryptOnly {
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for EncryptOnly {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
