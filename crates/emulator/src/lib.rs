@@ -166,36 +166,23 @@ impl AppState {
 
 /// The full HTTP application over `state` (use with `tower::ServiceExt::oneshot` in tests).
 pub fn router(state: AppState) -> Router {
-    let public = gateway::authenticated(routes::public_routes(), &state);
-    let control = routes::control::routes();
-
-    #[allow(unused_mut)]
-    let mut app: Router<AppState> = Router::new().merge(public).merge(control);
-    // --- satellite routes ---
-    // SATELLITES merges its routers here, e.g. `app = app.merge(gateway::authenticated(
-    // crate::associations::routes(), &state));` for public API routes (bearer auth applied)
-    // and `app = app.merge(crate::faults::routes());` for `/_emulator/...` control routes.
-    app = app.merge(gateway::authenticated(
-        crate::associations::routes(),
-        &state,
-    ));
-    app = app.merge(gateway::authenticated(crate::owners::routes(), &state));
-    app = app.merge(gateway::authenticated(crate::pipelines::routes(), &state));
-    app = app.merge(crate::faults::routes());
-    app = app.merge(crate::stats::routes());
-    app = app.merge(crate::rate_limit::routes());
-    app = app.merge(crate::webhooks::routes());
-    // --- end satellite routes ---
-
-    // --- satellite layers ---
-    // SATELLITES adds layers here (rate limits, faults, stats), e.g.
-    // `app = app.layer(axum::middleware::from_fn_with_state(state.clone(), crate::rate_limit::layer));`
-    app = app.layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        crate::faults::layer,
-    ));
-    // --- end satellite layers ---
-
+    // Public API routes get bearer auth; the `/_emulator/...` control routes do not.
+    let public = Router::new()
+        .merge(routes::public_routes())
+        .merge(crate::associations::routes())
+        .merge(crate::owners::routes())
+        .merge(crate::pipelines::routes());
+    let app: Router<AppState> = Router::new()
+        .merge(gateway::authenticated(public, &state))
+        .merge(routes::control::routes())
+        .merge(crate::faults::routes())
+        .merge(crate::stats::routes())
+        .merge(crate::rate_limit::routes())
+        .merge(crate::webhooks::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::faults::layer,
+        ));
     gateway::outer_layers(app, &state).with_state(state)
 }
 
