@@ -102,6 +102,12 @@ impl Drop for Daemon {
 #[tokio::main]
 async fn main() {
     let args = args();
+    // HubSpot allows 5 searches/s; hubsync's default budget is 4. `BENCH_SEARCH_RATE` raises
+    // it (the emulator has no search limit here) to show what the search pacing costs.
+    let search_rate: u32 = std::env::var("BENCH_SEARCH_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
     let bin = std::env::var("HUBSYNC_BIN").unwrap_or_else(|_| "target/release/hubsync".into());
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -132,11 +138,12 @@ async fn main() {
         &config,
         format!(
             "[hubspot]\nbase_url = \"{}\"\ntoken = {{ env = \"BENCH_TOKEN\" }}\nrate_limit = \"off\"\n\
-             webhook_secret = {{ file = {:?} }}\n[postgres]\nurl = {{ env = \"BENCH_DATABASE_URL\" }}\n\
+             search_rate_limit = {}\nwebhook_secret = {{ file = {:?} }}\n[postgres]\nurl = {{ env = \"BENCH_DATABASE_URL\" }}\n\
              [server]\nlisten = \"127.0.0.1:{port}\"\nreconcile_every = \"1h\"\n\
              [[object]]\nname = \"contacts\"\ndirection = \"two-way\"\n\
              properties = [\"email\", \"firstname\", \"lastname\", \"phone\"]\n",
             emulator.base_url(),
+            search_rate,
             secret.display().to_string()
         ),
     )
