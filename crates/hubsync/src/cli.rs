@@ -163,6 +163,10 @@ pub(crate) struct ImportArgs {
     /// Also push the rows to HubSpot through batch upsert.
     #[arg(long)]
     pub(crate) to_hubspot: bool,
+    /// With --to-hubspot: the unique property that identifies rows without a Record ID
+    /// (default `email` for contacts).
+    #[arg(long, requires = "to_hubspot")]
+    pub(crate) id_property: Option<String>,
 }
 
 /// Flags of `hubsync gdpr-delete`.

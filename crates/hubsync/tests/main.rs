@@ -1,6 +1,8 @@
 //! End-to-end tests of the `hubsync` binary.
 
+mod csv;
 mod daemon;
 mod daemon_kit;
 mod dashboard;
+mod gdpr;
 mod sync;

@@ -6,7 +6,8 @@
 //! never un-archives with an equal `updatedAt`) and what keeps history for reporting.
 //! Hard delete removes the row, its junction rows and primary-column references to it.
 //!
-//! All functions tag the transaction as hubsync's own; run them inside one.
+//! All functions tag the transaction as hubsync's own; run them inside one. Archives and
+//! deletes are recorded in `hubsync.audit` by the same statement.
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -61,10 +62,14 @@ pub async fn archive_records<C: GenericClient>(
         DeleteMode::Soft => client
             .execute(
                 &format!(
-                    "UPDATE {table} SET archived_at = $2, synced_at = now()
-                      WHERE hs_object_id = ANY($1) AND archived_at IS NULL"
+                    "WITH archived AS (UPDATE {table} SET archived_at = $2, synced_at = now()
+                      WHERE hs_object_id = ANY($1) AND archived_at IS NULL
+                      RETURNING hs_object_id, hubsync_row_id)
+                     INSERT INTO hubsync.audit (direction, object, hs_object_id, row_key, action, fields)
+                     SELECT 'hubspot_to_postgres', $3, hs_object_id, hubsync_row_id::text, 'archive', '{{}}'
+                       FROM archived"
                 ),
-                &[&ids, &at],
+                &[&ids, &at, &mapping.object],
             )
             .await
             .during("mark records archived"),
@@ -94,8 +99,14 @@ pub async fn archive_records<C: GenericClient>(
             repoint_primary_columns(client, mapping, ids, None).await?;
             client
                 .execute(
-                    &format!("DELETE FROM {table} WHERE hs_object_id = ANY($1)"),
-                    &[&ids],
+                    &format!(
+                        "WITH deleted AS (DELETE FROM {table} WHERE hs_object_id = ANY($1)
+                           RETURNING hs_object_id, hubsync_row_id)
+                         INSERT INTO hubsync.audit (direction, object, hs_object_id, row_key, action, fields)
+                         SELECT 'hubspot_to_postgres', $2, hs_object_id, hubsync_row_id::text, 'delete', '{{}}'
+                           FROM deleted"
+                    ),
+                    &[&ids, &mapping.object],
                 )
                 .await
                 .during("delete records")

@@ -65,6 +65,8 @@ pub struct UpsertReport {
     pub skipped_stale: u64,
     /// Values that did not fit their column, for rows that were written.
     pub issues: Vec<ValueIssue>,
+    /// Ids of the rows inserted or updated (for the audit log).
+    pub written_ids: BTreeSet<i64>,
 }
 
 impl UpsertReport {
@@ -72,6 +74,7 @@ impl UpsertReport {
         self.written += other.written;
         self.skipped_stale += other.skipped_stale;
         self.issues.extend(other.issues);
+        self.written_ids.extend(other.written_ids);
     }
 }
 
@@ -314,6 +317,7 @@ async fn upsert_batch<C: GenericClient>(
         written: written.len() as u64,
         skipped_stale: (rows.len() - written.len()) as u64,
         issues,
+        written_ids: written,
     })
 }
 

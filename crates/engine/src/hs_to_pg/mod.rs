@@ -18,6 +18,7 @@
 //! ([`checkpoint`]).
 
 pub mod associations;
+mod audit_trail;
 pub mod backfill;
 pub mod checkpoint;
 pub mod deletes;

@@ -63,7 +63,10 @@ pub async fn write_records(
             .await?
             .rows;
     }
+    let ids: Vec<i64> = rows.iter().map(|r| r.hs_object_id).collect();
+    let before = hubsync_store::rows::read_rows_by_ids(tx, &ctx.mapping, &ids).await?;
     let report = upsert_records(tx, &ctx.mapping, &rows).await?;
+    super::audit_trail::record(tx, &ctx.mapping, &before, &rows, &report.written_ids).await?;
     let merged = apply_merges(tx, ctx, &merges).await?;
     Ok(BatchOutcome {
         written: report.written,

@@ -4,14 +4,14 @@ mod check;
 mod conflicts;
 mod demo;
 mod emulator;
+mod export;
 mod gdpr;
+mod import;
 mod init;
 pub(crate) mod status;
 pub(crate) mod sync;
 
 use std::process::ExitCode;
-
-use anyhow::bail;
 
 use crate::{
     cli::{Cli, Command},
@@ -30,30 +30,12 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::run(&cli.config, &args).await,
         Command::Conflicts(command) => conflicts::run(&cli.config, &command).await,
         Command::GdprDelete(args) => gdpr::run(&cli.config, &args).await,
+        Command::Export(args) => export::run(&cli.config, &args).await,
+        Command::Import(args) => import::run(&cli.config, &args).await,
         Command::Run => {
             let config = Config::load(&cli.config)?;
             daemon::run(config, daemon::signal_token()).await?;
             Ok(ExitCode::SUCCESS)
         }
-        other => bail!(
-            "`{}` is not available yet in this build",
-            command_name(&other)
-        ),
-    }
-}
-
-fn command_name(c: &Command) -> &'static str {
-    match c {
-        Command::Demo(_) => "demo",
-        Command::Init(_) => "init",
-        Command::Check => "check",
-        Command::Sync(_) => "sync",
-        Command::Run => "run",
-        Command::Status(_) => "status",
-        Command::Conflicts(_) => "conflicts",
-        Command::Export(_) => "export",
-        Command::Import(_) => "import",
-        Command::GdprDelete(_) => "gdpr-delete",
-        Command::Emulator(_) => "emulator",
     }
 }
