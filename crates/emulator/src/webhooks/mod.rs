@@ -154,8 +154,8 @@ const KINDS: [&str; 6] = [
     "associationChange",
 ];
 
-/// Event-type prefixes with default subscriptions.
-const SUBSCRIBED_BY_DEFAULT: [&str; 7] = [
+/// The event-type prefixes HubSpot accepts (§12.2); a fresh emulator subscribes to each.
+const OBJECT_PREFIXES: [&str; 7] = [
     "contact",
     "company",
     "deal",
@@ -172,7 +172,7 @@ const SUBSCRIBED_BY_DEFAULT: [&str; 7] = [
 fn default_subscriptions() -> Vec<Subscription> {
     let now = crate::payload::timestamp_now();
     let mut types: Vec<String> = Vec::new();
-    for object in SUBSCRIBED_BY_DEFAULT {
+    for object in OBJECT_PREFIXES {
         for kind in KINDS {
             if !(object == "product" && kind == "associationChange") {
                 types.push(format!("{object}.{kind}"));

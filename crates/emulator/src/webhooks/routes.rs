@@ -12,7 +12,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::{KINDS, Subscription, WebhookSettings};
+use super::{KINDS, OBJECT_PREFIXES, Subscription, WebhookSettings};
 use crate::{
     ApiError, AppState,
     payload::{batch_response, parse_json, timestamp_now},
@@ -153,16 +153,8 @@ fn valid_event_type(event_type: &str) -> bool {
     let Some((object, kind)) = event_type.split_once('.') else {
         return false;
     };
-    let standard = [
-        "contact",
-        "company",
-        "deal",
-        "ticket",
-        "line_item",
-        "product",
-        "object",
-    ];
-    (standard.contains(&object) && KINDS.contains(&kind)) || event_type == "contact.privacyDeletion"
+    (OBJECT_PREFIXES.contains(&object) && KINDS.contains(&kind))
+        || event_type == "contact.privacyDeletion"
 }
 
 async fn create_subscription(
