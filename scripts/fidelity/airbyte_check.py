@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -165,6 +166,49 @@ searches = sum(v - before.get(k, 0) for k, v in after.items() if k.endswith("/se
 record("incremental read used the search API", searches > 0, f"{searches} search calls")
 states = [m for m in msgs if m["type"] == "STATE"]
 record("incremental read emitted state", bool(states), "no STATE message")
+
+# ---- the next incremental read picks up exactly the records edited since ------------------------
+
+latest = {}
+for m in states:
+    latest[m["state"]["stream"]["stream_descriptor"]["name"]] = m["state"]
+edited = sorted(full["contacts"])[:3]
+for i, contact_id in enumerate(edited):
+    req = urllib.request.Request(
+        f"{URL}/_emulator/objects/contacts/{contact_id}",
+        data=json.dumps({"properties": {"jobtitle": f"Edited {i}"}}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    urllib.request.urlopen(req).read()
+state = write("state_next.json", list(latest.values()))
+code, msgs = connector("read", "--config", config, "--catalog", configured("incremental"), "--state", state)
+nxt = records(msgs)
+
+
+def instant(text):
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def at_cursor(name):
+    """Ids whose updatedAt equals the saved cursor: the connector's filter is inclusive (GTE)."""
+    cursor = instant(latest[name]["stream"]["stream_state"]["updatedAt"])
+    return {i for i, r in full[name].items() if instant(r["updatedAt"]) == cursor}
+
+
+got = {i: r.get("properties_jobtitle") for i, r in nxt.get("contacts", {}).items()}
+expected = set(edited) | (at_cursor("contacts") - set(edited))
+record(
+    f"next incremental read returns the {len(edited)} contacts edited since, with their new values "
+    "(plus the record at the inclusive cursor)",
+    set(got) == expected and all(got[c] == f"Edited {i}" for i, c in enumerate(edited)),
+    f"got {sorted(got)[:5]} ({len(got)}), expected {sorted(expected)[:5]} ({len(expected)})",
+)
+for name in ("companies", "deals"):
+    got_ids = set(nxt.get(name, {}))
+    record(f"next incremental read of unchanged {name}: only the record at the cursor",
+           got_ids == at_cursor(name), f"got {sorted(got_ids)}, at cursor {sorted(at_cursor(name))}")
+record("next incremental read reported no errors", code == 0 and not problems(msgs), f"{problems(msgs)[:2]}")
 
 stats = json.loads(urllib.request.urlopen(URL + "/_emulator/stats").read())
 print(f"INFO airbyte: {stats['requests_total']} requests, {stats['rate_limited_total']} answered 429", flush=True)
