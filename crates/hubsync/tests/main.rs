@@ -5,4 +5,5 @@ mod daemon;
 mod daemon_kit;
 mod dashboard;
 mod gdpr;
+mod gdpr_minimisation;
 mod sync;
