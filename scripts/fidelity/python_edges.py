@@ -12,6 +12,7 @@ from urllib3.util.retry import Retry
 
 from hubspot import HubSpot
 from hubspot.crm import contacts as hc
+from hubspot.crm import objects as ho
 from hubspot.crm.associations import v4 as ha
 
 from python_harness import RUN, TOKEN, URL, check, control, finish, raises, step
@@ -197,6 +198,19 @@ def _():
     finally:
         control("DELETE", "/_emulator/faults")
     check(control("GET", "/_emulator/stats")["faults"]["server_errors"] > 0, "no 5xx was injected")
+
+
+
+@step("generic objects API: type ids (0-1, 0-2) and singular names give the same records")
+def _():
+    by_name = crm.objects.basic_api.get_page("contacts", limit=5)
+    for alias in ("0-1", "contact"):
+        page = crm.objects.basic_api.get_page(alias, limit=5)
+        check([r.id for r in page.results] == [r.id for r in by_name.results], alias)
+    found = crm.objects.search_api.do_search("0-2", ho.PublicObjectSearchRequest(limit=3))
+    check(found.total > 0 and len(found.results) == 3, f"companies by 0-2: {found.total}")
+    err = raises(lambda: crm.objects.basic_api.get_page("butterflies"), 400)
+    check(err["message"] == "Unable to infer object type from: butterflies", err)
 
 
 finish("python hubspot-api-client (edge flows)")
