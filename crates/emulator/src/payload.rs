@@ -20,6 +20,15 @@ pub(crate) fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     crate::routes::parse_body(body)
 }
 
+/// A JSON scalar as text: strings without quotes, anything else as JSON (ids and values
+/// that clients send either as strings or as numbers).
+pub(crate) fn scalar_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// Now as HubSpot formats top-level timestamps: ISO-8601 UTC with milliseconds.
 pub(crate) fn timestamp_now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

@@ -18,7 +18,7 @@ use super::routes::{
 };
 use crate::{
     ApiError, AppState,
-    payload::{batch_response, parse_json, read_crm, timestamp_now, write_crm},
+    payload::{batch_response, parse_json, read_crm, scalar_text, timestamp_now, write_crm},
     state::{Crm, ObjectTypeId},
 };
 
@@ -42,12 +42,7 @@ pub(super) fn inputs(body: &Bytes, max: usize) -> Result<Vec<Value>, ApiError> {
 /// The id inside `{"id": "1"}` (string or number).
 pub(super) fn object_ref(value: Option<&Value>) -> Result<u64, ApiError> {
     let raw = value.and_then(|v| v.get("id")).unwrap_or(&Value::Null);
-    let text = match raw {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        other => other.to_string(),
-    };
-    parse_id(&text)
+    parse_id(&scalar_text(raw))
 }
 
 pub(super) async fn read(

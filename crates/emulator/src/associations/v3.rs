@@ -17,7 +17,11 @@ use super::batch::{
     batch_write, batch_write_answer, endpoints, no_associations, object_ref, read_each,
 };
 use super::routes::{association_error, ensure_pair, parse_id, resolve};
-use crate::{ApiError, AppState, payload::write_crm, state::ObjectTypeId};
+use crate::{
+    ApiError, AppState,
+    payload::{scalar_text, write_crm},
+    state::ObjectTypeId,
+};
 
 /// Most inputs accepted by v3 batch read.
 const MAX_V3_READ: usize = 1000;
@@ -125,7 +129,7 @@ async fn archive(
         &body,
         &mut |crm, pair, item| {
             let from_id = object_ref(item.get("from"))?;
-            let to_id = parse_id(&item.pointer("/to/id").map(id_text).unwrap_or_default())?;
+            let to_id = parse_id(&item.pointer("/to/id").map(scalar_text).unwrap_or_default())?;
             // v3 has no labels: archiving removes the whole link, whatever `type` says.
             let changes = crm
                 .associations
@@ -134,10 +138,4 @@ async fn archive(
         },
     )?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-fn id_text(value: &Value) -> String {
-    value
-        .as_str()
-        .map_or_else(|| value.to_string(), str::to_owned)
 }

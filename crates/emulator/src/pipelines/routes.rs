@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::{Pipeline, Pipelines, Stage};
 use crate::{
     ApiError, AppState,
-    payload::{parse_json, read_crm, timestamp_now, write_crm},
+    payload::{parse_json, read_crm, scalar_text, timestamp_now, write_crm},
     state::{Crm, ObjectTypeId},
 };
 
@@ -130,14 +130,7 @@ fn order_field(body: &Value) -> Option<i64> {
 fn metadata_field(body: &Value) -> BTreeMap<String, String> {
     body.get("metadata")
         .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| {
-                    let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-                    (k.clone(), text)
-                })
-                .collect()
-        })
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), scalar_text(v))).collect())
         .unwrap_or_default()
 }
 

@@ -21,7 +21,7 @@ use crate::{
     AppState,
     error::ApiError,
     events::CrmEvent,
-    payload::{batch_response, read_crm, timestamp_now, write_crm},
+    payload::{batch_response, read_crm, scalar_text, timestamp_now, write_crm},
     render::{Selection, record_json},
     state::{Crm, ObjectTypeId},
     writes::Writer,
@@ -55,13 +55,6 @@ fn check_size(n: usize, max: usize) -> Result<(), ApiError> {
         return Err(ApiError::validation(message));
     }
     Ok(())
-}
-
-fn id_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 fn not_found_item(crm: &Crm, ty: ObjectTypeId, ids: Vec<String>) -> Value {
@@ -119,7 +112,7 @@ async fn read(
     let mut missing = Vec::new();
     let mut seen = HashSet::new();
     for item in &input.inputs {
-        let text = id_text(&item.id);
+        let text = scalar_text(&item.id);
         let record = find_id(table, &text, input.id_property.as_deref())?
             .and_then(|id| table.store.get(id))
             .filter(|r| r.archived_at.is_some() == archived);
@@ -244,7 +237,7 @@ async fn update(
 ) -> Result<Response, ApiError> {
     let started = timestamp_now();
     check_size(input.inputs.len(), BATCH_MAX)?;
-    let texts: Vec<String> = input.inputs.iter().map(|i| id_text(&i.id)).collect();
+    let texts: Vec<String> = input.inputs.iter().map(|i| scalar_text(&i.id)).collect();
     let mut seen = HashSet::new();
     let dups: Vec<String> = texts.iter().filter(|t| !seen.insert(*t)).cloned().collect();
     if !dups.is_empty() {
@@ -327,7 +320,7 @@ async fn upsert(
         let mut errors = Vec::new();
         let mut events = Vec::new();
         for item in &input.inputs {
-            let text = id_text(&item.id);
+            let text = scalar_text(&item.id);
             let outcome = upsert_one(&mut crm, ty, item, &text);
             match outcome {
                 Ok((record, is_new, ev)) => {
@@ -391,7 +384,7 @@ async fn archive(
         let ty = resolve(&crm, &object_type)?;
         let mut events = Vec::new();
         for item in &input.inputs {
-            if let Ok(id) = id_text(&item.id).parse::<u64>() {
+            if let Ok(id) = scalar_text(&item.id).parse::<u64>() {
                 events.extend(crm.archive_record(ty, id, Writer::INTEGRATION));
             }
         }

@@ -17,7 +17,7 @@ use crate::{
     associations::AssociationKind,
     error::ApiError,
     events::CrmEvent,
-    payload::{read_crm, write_crm},
+    payload::{read_crm, scalar_text, write_crm},
     records::Record,
     render::{RecordView, Selection, record_json},
     state::{Crm, ObjectTable, ObjectTypeId},
@@ -455,10 +455,7 @@ async fn gdpr_delete(
                 "GDPR delete is only available for contacts",
             ));
         }
-        let text = match &input.object_id {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
+        let text = scalar_text(&input.object_id);
         match input
             .id_property
             .as_deref()

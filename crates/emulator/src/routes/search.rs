@@ -18,7 +18,7 @@ use super::{Body, json_response, parse_limit, resolve};
 use crate::{
     AppState, catalog,
     error::ApiError,
-    payload::read_crm,
+    payload::{read_crm, scalar_text},
     records::now_millis,
     render::{RecordView, Selection},
     search::{self, Filter, Op, Query},
@@ -87,13 +87,6 @@ struct SearchInput {
     after: Option<Value>,
 }
 
-fn scalar(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 fn filter(input: &FilterInput) -> Result<Filter, ApiError> {
     let op = Op::parse(&input.operator).ok_or_else(|| {
         ApiError::validation(format!("Unknown filter operator {}", input.operator))
@@ -102,13 +95,17 @@ fn filter(input: &FilterInput) -> Result<Filter, ApiError> {
     Ok(Filter {
         property: input.property_name.clone(),
         op,
-        value: input.value.as_ref().filter(|v| !v.is_null()).map(scalar),
+        value: input
+            .value
+            .as_ref()
+            .filter(|v| !v.is_null())
+            .map(scalar_text),
         high_value: input
             .high_value
             .as_ref()
             .filter(|v| !v.is_null())
-            .map(scalar),
-        values: input.values.iter().flatten().map(scalar).collect(),
+            .map(scalar_text),
+        values: input.values.iter().flatten().map(scalar_text).collect(),
     })
 }
 
@@ -165,12 +162,12 @@ fn parse_query(input: &SearchInput) -> Result<Query, ApiError> {
     }
     let limit = match &input.limit {
         None | Some(Value::Null) => 10,
-        Some(v) => parse_limit(&scalar(v), SEARCH_MAX)?,
+        Some(v) => parse_limit(&scalar_text(v), SEARCH_MAX)?,
     };
     let offset = match &input.after {
         None | Some(Value::Null) => 0,
         Some(v) => {
-            let text = scalar(v);
+            let text = scalar_text(v);
             if text.is_empty() {
                 0
             } else {
