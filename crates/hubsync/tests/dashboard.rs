@@ -181,6 +181,50 @@ async fn pages_forms_mapping_and_conflicts() {
     .await;
     let (_, page) = get(&kit, "/conflicts").await;
     assert!(page.contains("No open conflicts"), "{page}");
+
+    // A data issue is dismissed; a rejected write is discarded.
+    kit.sql(&format!(
+        "INSERT INTO hubsync.issues (object, hs_object_id, property, raw_value, reason) \
+         VALUES ('contacts', {id}, 'phone', 'x', 'not a phone'); \
+         INSERT INTO hubsync.record_state (object, row_key, status, last_error) \
+         VALUES ('contacts', 'gone-row', 'failed', 'INVALID_OPTION'); \
+         INSERT INTO hubsync.outbox (object, source_table, op, row_key, changed_columns, status) \
+         VALUES ('contacts', 'contacts', 'UPDATE', 'gone-row', '{{phone}}', 'failed')"
+    ))
+    .await;
+    let (_, page) = get(&kit, "/issues").await;
+    assert!(
+        page.contains("INVALID_OPTION") && page.contains("not a phone"),
+        "{page}"
+    );
+    let issue: i64 = kit
+        .scalar("SELECT id FROM hubsync.issues")
+        .await
+        .expect("issue");
+    let token = csrf(&page);
+    let dismiss = format!("/issues/{issue}/dismiss");
+    assert_eq!(
+        post(&kit, &dismiss, &[("csrf", token.as_str())], Some(&origin)).await,
+        303
+    );
+    let discard = [
+        ("csrf", token.as_str()),
+        ("object", "contacts"),
+        ("row_key", "gone-row"),
+    ];
+    assert_eq!(
+        post(&kit, "/rejected/discard", &discard, Some(&origin)).await,
+        303
+    );
+    let left: i64 = kit
+        .scalar(
+            "SELECT (SELECT count(*) FROM hubsync.issues) \
+                  + (SELECT count(*) FROM hubsync.record_state WHERE row_key = 'gone-row') \
+                  + (SELECT count(*) FROM hubsync.outbox WHERE row_key = 'gone-row')",
+        )
+        .await
+        .expect("left");
+    assert_eq!(left, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

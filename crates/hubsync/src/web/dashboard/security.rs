@@ -199,6 +199,23 @@ mod tests {
     }
 
     #[test]
+    fn bearer_or_basic_password_must_match() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, v.parse().expect("header"));
+            h
+        };
+        assert!(authorized(&with("Bearer s3cret"), "s3cret"));
+        assert!(
+            authorized(&with("Basic b3BzOnMzY3JldA=="), "s3cret"),
+            "ops:s3cret"
+        );
+        assert!(!authorized(&with("Bearer wrong"), "s3cret"));
+        assert!(!authorized(&with("Basic YTpi"), "s3cret"));
+        assert!(!authorized(&HeaderMap::new(), "s3cret"));
+    }
+
+    #[test]
     fn tokens_are_random_and_compared_exactly() {
         let (a, b) = (new_csrf_token(), new_csrf_token());
         assert_eq!(a.len(), 32);
