@@ -14,9 +14,14 @@
 //! pass, so updates made while the backfill ran are never lost (lessons.md 11).
 
 use chrono::Utc;
-use hubsync_hubspot::{HubSpotClient, ListRequest, Page, SimpleObject, search::SearchRequest};
+use hubsync_hubspot::{
+    HubSpotClient, HubSpotError, ListRequest, Page, SimpleObject, search::SearchRequest,
+};
 use hubsync_store::Store;
-use tokio::sync::{mpsc, watch};
+use tokio::{
+    sync::{mpsc, watch},
+    task::JoinHandle,
+};
 
 use super::checkpoint::{
     self, ARCHIVED, BACKFILL, BackfillPosition, INCREMENTAL, IncrementalPosition, RECONCILE,
@@ -97,20 +102,15 @@ pub async fn backfill(
         properties: ctx.requested.clone(),
         ..ListRequest::default()
     };
-    let fetcher = async move {
-        let mut request = request;
-        loop {
-            let page = client.list_page(object, &request).await?;
-            let next = page.after.clone();
-            if tx_pages.send(page).await.is_err() {
-                return Ok::<(), hubsync_hubspot::HubSpotError>(()); // the writer stopped (it reports why)
-            }
-            match next {
-                Some(after) => request.after = Some(after),
-                None => return Ok(()),
-            }
-        }
-    };
+    // The fetcher runs as its own task so that decoding the next page (HTTP + JSON) uses
+    // another core while this task converts and writes the previous ones; the pages still
+    // come one after the other (each `after` comes from the previous answer).
+    let fetcher = FetchTask(tokio::spawn(fetch_pages(
+        client.clone(),
+        object.to_owned(),
+        request,
+        tx_pages,
+    )));
     let writer = async {
         let mut outcome = BackfillOutcome::default();
         while let Some(first) = rx_pages.recv().await {
@@ -152,11 +152,53 @@ pub async fn backfill(
         outcome.ran = true;
         Ok::<_, SyncError>(outcome)
     };
-    let (fetched, written) = tokio::join!(fetcher, writer);
-    let outcome = written?;
-    fetched.map_err(on(object))?;
+    let outcome = writer.await?;
+    fetcher.finish().await.map_err(on(object))?;
     progress.finish(object, Phase::Backfill);
     Ok(outcome)
+}
+
+/// Pages the list endpoint from `request.after` into `pages` until the last page or until
+/// the receiver is gone (the writer stopped; it reports why).
+async fn fetch_pages(
+    client: HubSpotClient,
+    object: String,
+    mut request: ListRequest,
+    pages: mpsc::Sender<Page<SimpleObject>>,
+) -> Result<(), HubSpotError> {
+    loop {
+        let page = client.list_page(&object, &request).await?;
+        let next = page.after.clone();
+        if pages.send(page).await.is_err() {
+            return Ok(());
+        }
+        match next {
+            Some(after) => request.after = Some(after),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// The spawned fetcher; aborted if the backfill is dropped or fails before it finishes.
+struct FetchTask(JoinHandle<Result<(), HubSpotError>>);
+
+impl FetchTask {
+    /// Waits for the fetcher (after the writer has drained or dropped the queue).
+    async fn finish(mut self) -> Result<(), HubSpotError> {
+        match (&mut self.0).await {
+            Ok(result) => result,
+            // A panic in the fetcher propagates as if it had run on this task; it cannot
+            // have been cancelled (it is aborted only on drop).
+            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+impl Drop for FetchTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// In the transaction of the last page: the incremental stream starts from the backfill's
