@@ -64,6 +64,21 @@ fn label(c: &ColumnMapping) -> &str {
     }
 }
 
+/// The table mapping of `object`, or an error telling how to create the table.
+///
+/// # Errors
+/// PostgreSQL failures; no table yet.
+pub(crate) async fn table_mapping(
+    conn: &impl hubsync_store::GenericClient,
+    schema: &str,
+    object: &str,
+) -> anyhow::Result<TableMapping> {
+    load_mapping(conn, schema, object)
+        .await
+        .context("cannot read the catalog")?
+        .with_context(|| format!("{object} has no table yet: run `hubsync sync --once` first"))
+}
+
 /// The SQL expression exporting `c` as HubSpot's export writes it.
 fn exported(c: &ColumnMapping) -> String {
     let col = quote_ident(&c.column);
@@ -98,15 +113,7 @@ async fn export(
     args: &ExportArgs,
 ) -> anyhow::Result<u64> {
     let mut conn = store.client().await.context("cannot reach PostgreSQL")?;
-    let Some(mapping) = load_mapping(&conn, schema, &args.object)
-        .await
-        .context("cannot read the catalog")?
-    else {
-        bail!(
-            "{} has no table yet: run `hubsync sync --once` first",
-            args.object
-        );
-    };
+    let mapping = table_mapping(&conn, schema, &args.object).await?;
     let columns = headers(&mapping);
     let out: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(std::io::BufWriter::new(

@@ -28,7 +28,6 @@ use chrono::{DateTime, Utc};
 use hubsync_hubspot::{HubSpotClient, UpsertInput};
 use hubsync_store::{
     Store,
-    catalog::load_mapping,
     schema::{ColumnMapping, TableMapping},
     state::audit::{self, AuditEntry, Direction},
     tagged_transaction,
@@ -37,7 +36,7 @@ use hubsync_store::{
 };
 
 use super::{
-    export::{RECORD_ID, headers, progress_bar},
+    export::{RECORD_ID, headers, progress_bar, table_mapping},
     sync::connect,
 };
 use crate::{cli::ImportArgs, config::Config};
@@ -107,15 +106,7 @@ async fn import(
     args: &ImportArgs,
 ) -> anyhow::Result<Tally> {
     let mut conn = store.client().await.context("cannot reach PostgreSQL")?;
-    let Some(mapping) = load_mapping(&conn, schema, &args.object)
-        .await
-        .context("cannot read the catalog")?
-    else {
-        bail!(
-            "{} has no table yet: run `hubsync sync --once` first",
-            args.object
-        );
-    };
+    let mapping = table_mapping(&conn, schema, &args.object).await?;
     let mut reader = csv::Reader::from_path(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
     let named = headers(&mapping);
