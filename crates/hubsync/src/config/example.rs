@@ -31,6 +31,19 @@ schema = "hubspot"                       # synced tables; hubsync's own state li
 # webhook_max_bytes = 1048576            # larger deliveries are refused with 413
 # inbox_retention = "7days"              # processed webhook ids kept to drop HubSpot's redeliveries
 
+# [dashboard]                            # served by `hubsync run` on server.listen (docs/operations.md)
+# enabled = true
+# token = { env = "HUBSYNC_DASHBOARD_TOKEN" }   # required when server.listen is not a loopback address
+
+# [alerts]                               # once per incident, plus a recovery notice
+# webhook_url = "https://hooks.example.com/hubsync"   # POSTed a JSON notice
+# command = "/usr/local/bin/page-oncall"              # run with the JSON notice on stdin
+# check_every = "30s"
+# lag = "15m"                            # an object's lag behind HubSpot or its oldest outbox entry
+# error_rate = 0.05                      # share of HubSpot calls failing over 5 minutes
+# open_conflicts = 25
+# api_budget = 0.8                       # share of hubspot.daily_limit used, or any 429
+
 [[object]]
 name = "contacts"                        # contacts | companies | deals | tickets | a custom object's name
 direction = "two-way"                    # hubspot-to-postgres | postgres-to-hubspot | two-way

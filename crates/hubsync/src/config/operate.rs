@@ -160,6 +160,30 @@ mod tests {
     }
 
     #[test]
+    fn the_example_sections_parse_when_uncommented() {
+        let mut token = tempfile::NamedTempFile::new().expect("temp file");
+        std::io::Write::write_all(&mut token, b"pat-x").expect("write");
+        let mut text = format!(
+            "[hubspot]\ntoken = {{ file = {:?} }}\n",
+            token.path().display().to_string()
+        );
+        let example = super::super::EXAMPLE;
+        let start = example.find("# [dashboard]").expect("dashboard section");
+        let end = example.find("\n[[object]]").expect("objects");
+        for line in example[start..end].lines() {
+            let line = line.strip_prefix("# ").unwrap_or(line);
+            text.push_str(line);
+            text.push('\n');
+        }
+        let file_ref = format!("{{ file = {:?} }}", token.path().display().to_string());
+        let text = text.replace("{ env = \"HUBSYNC_DASHBOARD_TOKEN\" }", &file_ref);
+        let c = super::super::Config::parse(&text).expect("valid");
+        assert!(c.dashboard.enabled && c.dashboard.token.is_some());
+        assert_eq!(c.alerts.open_conflicts, Some(25));
+        assert!(c.alerts.is_active());
+    }
+
+    #[test]
     fn alert_shares_are_checked() {
         let bad = AlertsSection {
             error_rate: Some(3.0),
