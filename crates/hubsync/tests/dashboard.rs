@@ -231,8 +231,27 @@ async fn pages_forms_mapping_and_conflicts() {
 async fn alerts_fire_once_per_incident_and_recover() {
     let out = tempfile::tempdir().expect("tempdir");
     let log = out.path().join("alerts.jsonl");
+    // A webhook target that keeps what it receives.
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = std::sync::Arc::clone(&received);
+    let app = axum::Router::new().route(
+        "/alerts",
+        axum::routing::post(move |body: String| {
+            let sink = std::sync::Arc::clone(&sink);
+            async move {
+                sink.lock().expect("lock").push(body);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let hook = format!("http://{}/alerts", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
     let extra = format!(
-        "\n[alerts]\ncommand = \"cat >> {}\"\ncheck_every = \"100ms\"\nopen_conflicts = 1\n",
+        "\n[alerts]\ncommand = \"cat >> {}\"\nwebhook_url = \"{hook}\"\n\
+         check_every = \"100ms\"\nopen_conflicts = 1\n",
         log.display()
     );
     let kit = Kit::start_with(
@@ -273,4 +292,11 @@ async fn alerts_fire_once_per_incident_and_recover() {
     );
     assert_eq!(notices[0]["alert"], "open_conflicts");
     assert_eq!(notices[1]["status"], "resolved");
+    let posted = received.lock().expect("lock").clone();
+    assert_eq!(
+        posted.len(),
+        2,
+        "the webhook got the same two notices: {posted:?}"
+    );
+    assert!(posted[0].contains("\"firing\"") && posted[1].contains("\"resolved\""));
 }
