@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use hubsync_emulator::SeedConfig;
+use hubsync_engine::pg_to_hs::{self, DrainOptions};
 use hubsync_engine::policy::{ConflictPolicy, Direction, FieldRule, FieldRules};
 
 use crate::two_way_kit::tw_seeded;
@@ -35,7 +36,11 @@ async fn writeback_bench() {
         .await;
     kit.reset_stats().await;
     let started = Instant::now();
-    let report = kit.push().await;
+    let object = kit.object().await;
+    let options = DrainOptions::default();
+    let report = pg_to_hs::drain(kit.store(), &kit.client, &object, &options)
+        .await
+        .expect("push");
     let elapsed = started.elapsed().as_secs_f64();
     assert_eq!(report.updated, ROWS, "{report:?}");
     let stats = kit.stats().await;

@@ -77,3 +77,67 @@ pub(super) fn bisect<'f, I: Clone + Send + Sync + 'f>(
             .collect())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn record(id: u64, trace: usize) -> SimpleObject {
+        serde_json::from_value(serde_json::json!({
+            "id": id.to_string(), "properties": {},
+            "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z",
+            "objectWriteTraceId": trace.to_string(),
+        }))
+        .unwrap_or_else(|e| panic!("record json: {e}"))
+    }
+
+    /// A batch holding the poison input is rejected whole (as HubSpot does with a 400 when
+    /// inputs carry no trace ids); bisecting isolates it and the others go through.
+    #[tokio::test]
+    async fn a_poison_input_is_isolated_by_bisecting() {
+        let calls = AtomicUsize::new(0);
+        let call = |inputs: Vec<u64>| -> BoxFuture<'_, Result<BatchOutcome, HubSpotError>> {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async move {
+                let mut out = BatchOutcome::default();
+                if inputs.contains(&13) {
+                    out.errors.push(ItemError {
+                        status: 400,
+                        category: Some("VALIDATION_ERROR".into()),
+                        sub_category: None,
+                        message: "Property values were not valid".into(),
+                        context: BTreeMap::new(),
+                        indices: (0..inputs.len()).collect(),
+                        ids: Vec::new(),
+                    });
+                } else {
+                    out.results = inputs
+                        .iter()
+                        .enumerate()
+                        .map(|(i, id)| record(*id, i))
+                        .collect();
+                }
+                Ok(out)
+            })
+        };
+        let key_of = |_: &[u64], _: &SimpleObject| None;
+        let inputs: Vec<u64> = (0..20).collect();
+        let results = bisect(inputs, &call, &key_of).await.unwrap_or_default();
+        assert_eq!(results.len(), 20);
+        for (i, r) in results.iter().enumerate() {
+            match r {
+                Ok(rec) => assert_eq!(rec.id, i as u64),
+                Err(e) => {
+                    assert_eq!(i, 13);
+                    assert!(e.message.contains("not valid"));
+                }
+            }
+        }
+        assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
+        assert!(
+            calls.load(Ordering::SeqCst) <= 11,
+            "log2 splitting, not one call per input"
+        );
+    }
+}

@@ -61,7 +61,7 @@ impl Default for DrainOptions {
     fn default() -> Self {
         DrainOptions {
             consumer: format!("hubsync-{}", std::process::id()),
-            records_per_claim: 2_000,
+            records_per_claim: 10_000,
             lease: Duration::from_secs(300),
             concurrency: 4,
             retry_after: Duration::from_secs(30),

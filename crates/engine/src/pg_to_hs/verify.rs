@@ -6,14 +6,14 @@
 //! merge, which settles any conflict by policy — the same path as a pull. Records nobody
 //! touched in HubSpot recently cost no extra call.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use hubsync_hubspot::{
-    BatchRead, HubSpotClient, HubSpotError,
+    BatchRead, HubSpotClient,
     objects::modified_property,
-    search::{Filter, FilterGroup, SearchRequest},
+    search::{Filter, FilterGroup, SearchRequest, Sort},
 };
 use hubsync_store::{
     Store, StoreError,
@@ -56,7 +56,7 @@ pub(super) async fn verify(
     if pending.is_empty() {
         return Ok(0);
     }
-    let recent = recently_modified(hubspot, object.name(), window).await?;
+    let recent = recently_modified(store, hubspot, object, window).await?;
     let ids: Vec<String> = match recent {
         Some(recent) => pending.intersection(&recent).map(i64::to_string).collect(),
         None => pending.iter().map(i64::to_string).collect(),
@@ -93,31 +93,68 @@ pub(super) async fn verify(
     Ok(count)
 }
 
-/// Ids HubSpot modified within `window`, or `None` when there are too many to list.
+/// Ids HubSpot modified within `window` after the newest version PostgreSQL knows of them
+/// (the pulled copy's `hubspot_updated_at`, or the shadow's acknowledgement of hubsync's
+/// own last write), or
+/// `None` when there are too many to list. Walks newest first and stops at the first record
+/// PostgreSQL has already seen: everything older was seen too.
 async fn recently_modified(
+    store: &Store,
     hubspot: &HubSpotClient,
-    object: &str,
+    object: &TwoWayObject,
     window: Duration,
-) -> Result<Option<HashSet<i64>>, HubSpotError> {
+) -> Result<Option<HashSet<i64>>, TwoWayError> {
+    let property = modified_property(object.name());
     let since = Utc::now() - chrono::Duration::from_std(window).unwrap_or_default();
     let mut request = SearchRequest {
         filter_groups: vec![FilterGroup {
-            filters: vec![Filter::gte(
-                modified_property(object),
-                since.timestamp_millis().to_string(),
-            )],
+            filters: vec![Filter::gte(property, since.timestamp_millis().to_string())],
         }],
+        sorts: vec![Sort::desc(property)],
         properties: vec!["hs_object_id".to_owned()],
         limit: PAGE,
         ..SearchRequest::default()
     };
-    let mut ids = HashSet::new();
+    // The newest HubSpot version PostgreSQL knows: the pulled copy's, or the one HubSpot
+    // returned for hubsync's own last write (acknowledged in the shadow).
+    let sql = format!(
+        "SELECT t.hs_object_id, greatest(t.hubspot_updated_at, \
+           (SELECT max(s.hubspot_version) FROM hubsync.shadow s \
+             WHERE s.object = $2 AND s.hs_object_id = t.hs_object_id)) \
+         FROM {} t WHERE t.hs_object_id = ANY($1)",
+        object.mapping.qualified_table()
+    );
+    let client = store.client().await?;
+    let mut unseen = HashSet::new();
     for _ in 0..MAX_PAGES {
-        let page = hubspot.search(object, &request).await?;
-        ids.extend(page.results.iter().filter_map(|r| i64::try_from(r.id).ok()));
+        let page = hubspot.search(object.name(), &request).await?;
+        let ids: Vec<i64> = page
+            .results
+            .iter()
+            .filter_map(|r| i64::try_from(r.id).ok())
+            .collect();
+        let stored: HashMap<i64, Option<DateTime<Utc>>> = client
+            .query(&sql, &[&ids, &object.name()])
+            .await
+            .map_err(|e| StoreError::postgres("read stored HubSpot versions", e))?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let mut reached_seen = false;
+        for r in &page.results {
+            let Ok(id) = i64::try_from(r.id) else {
+                continue;
+            };
+            match stored.get(&id) {
+                Some(Some(at)) if r.updated_at <= *at => reached_seen = true,
+                _ => {
+                    unseen.insert(id);
+                }
+            }
+        }
         match page.next_after() {
-            Some(after) => request.after = Some(after.to_owned()),
-            None => return Ok(Some(ids)),
+            Some(after) if !reached_seen => request.after = Some(after.to_owned()),
+            _ => return Ok(Some(unseen)),
         }
     }
     Ok(None)
