@@ -211,3 +211,25 @@ async fn recently_modified(
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+    }
+
+    /// A version is seen only when PostgreSQL knows one at least as new; a row without a
+    /// known version, or no row at all, is never taken as seen.
+    #[test]
+    fn only_a_known_newer_or_equal_version_counts_as_seen() {
+        let known = HashMap::from([(1, Some(at(1_000))), (2, None)]);
+        assert!(seen(&known, 1, at(1_000)));
+        assert!(seen(&known, 1, at(999)));
+        assert!(!seen(&known, 1, at(1_001)));
+        assert!(!seen(&known, 2, at(1)));
+        assert!(!seen(&known, 3, at(1)));
+    }
+}
