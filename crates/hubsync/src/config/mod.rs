@@ -163,16 +163,16 @@ fn validate(file: FileConfig) -> Result<Config, ConfigError> {
     let h = file.hubspot;
     let base_url = h.base_url.as_deref().unwrap_or("https://api.hubapi.com");
     let base_url = Url::parse(base_url).map_err(|e| invalid("hubspot.base_url", e.to_string()))?;
-    let token = match h.token {
-        Some(r) => resolve_secret("hubspot.token", &r, false)?,
+    let token = match &h.token {
+        Some(r) => resolve_secret("hubspot.token", r, false)?
+            .ok_or_else(|| invalid("hubspot.token", empty_secret(r)))?,
         None => {
             return Err(invalid(
                 "hubspot.token",
                 "missing: token = { env = \"HUBSPOT_TOKEN\" }",
             ));
         }
-    }
-    .ok_or_else(|| invalid("hubspot.token", "the referenced variable or file is empty"))?;
+    };
     let rate_limit = parse_rate_limit(h.rate_limit.as_deref().unwrap_or("100/10s"))
         .map_err(|r| invalid("hubspot.rate_limit", r))?;
     let webhook_secret = match h.webhook_secret {
@@ -341,6 +341,15 @@ fn resolve_secret(
             "a literal secret in the config file is refused; use { env = \"NAME\" } or \
              { file = \"PATH\" }",
         )),
+    }
+}
+
+/// Why a referenced secret resolved to nothing, naming the variable or file to fix.
+fn empty_secret(r: &SecretRef) -> String {
+    match r {
+        SecretRef::Env { env } => format!("the environment variable {env} is not set"),
+        SecretRef::File { file } => format!("the file {file} is empty"),
+        SecretRef::Literal(_) => "empty".into(),
     }
 }
 

@@ -122,3 +122,11 @@ fn rate_limits_parse() {
     assert!(parse_rate_limit("0/10s").is_err());
     assert!(parse_rate_limit("lots").is_err());
 }
+
+#[test]
+fn unset_token_variable_is_named() {
+    let err = Config::parse("[hubspot]\ntoken = { env = \"HUBSYNC_TEST_SURELY_UNSET_VAR\" }\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("HUBSYNC_TEST_SURELY_UNSET_VAR is not set"), "{err}");
+}
