@@ -128,5 +128,8 @@ fn unset_token_variable_is_named() {
     let err = Config::parse("[hubspot]\ntoken = { env = \"HUBSYNC_TEST_SURELY_UNSET_VAR\" }\n")
         .unwrap_err()
         .to_string();
-    assert!(err.contains("HUBSYNC_TEST_SURELY_UNSET_VAR is not set"), "{err}");
+    assert!(
+        err.contains("HUBSYNC_TEST_SURELY_UNSET_VAR is not set"),
+        "{err}"
+    );
 }
