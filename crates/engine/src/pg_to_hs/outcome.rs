@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::Utc;
-use hubsync_hubspot::{AssociationCreate, AssociationSpec};
+use hubsync_hubspot::{AssociationCreate, AssociationSpec, SimpleObject};
 use hubsync_store::{
     GenericClient, StoreError,
     associations::primary_type_id,
@@ -53,7 +53,6 @@ impl Round<'_> {
             if !self.link(tx, change, hs_id).await? {
                 continue;
             }
-            let hs_version = Some(record.updated_at);
             let mut entry = AuditEntry {
                 hs_object_id: Some(hs_id),
                 row_key: Some(change.row_key.clone()),
@@ -64,15 +63,9 @@ impl Round<'_> {
                 )
             };
             for (field, value) in properties {
-                shadows.push(self.stored_field(
-                    hs_id,
-                    field,
-                    Some(value.clone()),
-                    hs_version,
-                    change.version,
-                ));
                 entry = entry.change(field, None, Some(value));
             }
+            shadows.extend(self.created_shadow(&record, properties, hs_id, change.version));
             audits.push(entry);
             self.succeed(tx, change, hs_id).await?;
             report.entries += change.entry_ids.len() as u64;
@@ -252,6 +245,36 @@ impl Round<'_> {
             Some(reason),
         )
         .await
+    }
+
+    /// The shadow after a create: every written field, with the value HubSpot now has —
+    /// the value sent, or empty for a field the create left empty — so a later
+    /// PostgreSQL edit of a field that was empty at create is a PostgreSQL change, not a
+    /// conflict with HubSpot's empty value. A field HubSpot answered with a value hubsync
+    /// did not send (an upsert that found the record already there) gets no shadow: it is
+    /// then pulled as HubSpot's change.
+    fn created_shadow(
+        &self,
+        record: &SimpleObject,
+        sent: &BTreeMap<String, String>,
+        hs_id: i64,
+        outbox_id: i64,
+    ) -> Vec<StoredField> {
+        let hs_version = Some(record.updated_at);
+        self.object
+            .written_columns()
+            .filter_map(|c| {
+                let field = c.property.as_str();
+                let value = match sent.get(field) {
+                    Some(v) => Some(v.clone()),
+                    None if record.property(field).is_some_and(|v| !v.is_empty()) => {
+                        return None;
+                    }
+                    None => None,
+                };
+                Some(self.stored_field(hs_id, field, value, hs_version, outbox_id))
+            })
+            .collect()
     }
 
     pub(super) fn stored_field(

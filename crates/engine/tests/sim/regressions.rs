@@ -30,7 +30,6 @@ fn update(side: Side, rec: usize, field: usize, value: &str) -> Op {
 /// one pass; two quick updates of one column follow; the next pass loses them: both sides
 /// end with the column empty.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "open bug (seed 10): PostgreSQL updates right after a create are lost"]
 async fn postgres_updates_right_after_a_create_reach_hubspot() {
     let emulator = super::world::emulator().await;
     let seed = 9_000_010;
