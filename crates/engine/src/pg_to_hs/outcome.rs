@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::Utc;
-use hubsync_hubspot::{AssociationCreate, AssociationSpec, SimpleObject};
+use hubsync_hubspot::{AssociationCreate, AssociationSpec, ItemError, SimpleObject};
 use hubsync_store::{
     GenericClient, StoreError,
     associations::primary_type_id,
@@ -17,6 +17,7 @@ use hubsync_store::{
         records::{self, SyncStatus},
         shadow::{self, ShadowField as StoredField, Side as StoredSide},
     },
+    tombstones::{DeleteMode, archive_records},
 };
 use uuid::Uuid;
 
@@ -88,6 +89,11 @@ impl Round<'_> {
         for ((change, hs_id, action), result) in v.iter().zip(results) {
             let record = match result {
                 Ok(r) => r,
+                Err(e) if is_not_found(&e) => {
+                    report.entries += self.lose_to_delete(tx, change, *hs_id, action).await?;
+                    report.unchanged += 1;
+                    continue;
+                }
                 Err(e) => {
                     self.fail_record(tx, change, &item_message(&e)).await?;
                     report.failed += 1;
@@ -162,6 +168,52 @@ impl Round<'_> {
         }
         audit::insert(tx, &audits).await?;
         Ok(report)
+    }
+
+    /// An update of a record HubSpot no longer has (archived or deleted there before the
+    /// pull saw it): the delete wins (docs/conflicts.md, delete rule). The row is archived,
+    /// the update's values are kept in the audit log, the entries are acknowledged and the
+    /// record is synced. Returns the entries acknowledged.
+    async fn lose_to_delete(
+        &self,
+        tx: &impl GenericClient,
+        change: &RecordChange,
+        hs_id: i64,
+        action: &Action,
+    ) -> Result<u64, StoreError> {
+        archive_records(
+            tx,
+            &self.object.mapping,
+            &[hs_id],
+            Utc::now(),
+            DeleteMode::Soft,
+        )
+        .await?;
+        let mut entry = AuditEntry {
+            hs_object_id: Some(hs_id),
+            row_key: Some(change.row_key.clone()),
+            ..AuditEntry::new(
+                AuditDirection::HubspotToPostgres,
+                self.object.name(),
+                "update_lost_to_delete",
+            )
+        };
+        if let Action::Update { properties, .. } = action {
+            for (field, value) in properties {
+                entry = entry.change(field, Some(value), None);
+            }
+        }
+        audit::insert(tx, &[entry]).await?;
+        records::set(
+            tx,
+            self.object.name(),
+            &change.row_key,
+            Some(hs_id),
+            SyncStatus::Synced,
+            None,
+        )
+        .await?;
+        outbox::ack(tx, &self.options.consumer, &change.entry_ids).await
     }
 
     /// Records HubSpot's id in the row. Returns false if the row is gone (its pending
@@ -377,4 +429,9 @@ impl Round<'_> {
         }
         Ok(written)
     }
+}
+
+/// Whether HubSpot rejected a record because it does not have it (archived or deleted).
+fn is_not_found(e: &ItemError) -> bool {
+    e.status == 404 || e.category.as_deref() == Some("OBJECT_NOT_FOUND")
 }

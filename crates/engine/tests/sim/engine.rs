@@ -146,7 +146,8 @@ impl Engine {
         out
     }
 
-    async fn push(&self, crash_at: Option<CrashPoint>) -> Result<DrainReport, String> {
+    /// Only the PostgreSQL → HubSpot half of a pass (prepare, resolutions, drain).
+    pub(crate) async fn push(&self, crash_at: Option<CrashPoint>) -> Result<DrainReport, String> {
         let object = self.object().await?;
         let store = &self.store;
         let show = |e: two_way::TwoWayError| error_chain(&e);

@@ -122,3 +122,56 @@ async fn seeds_of_open_bugs_pass() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// Seeds 37, 194 (bug 3). HubSpot archives a record while PostgreSQL updates it, and the
+/// writer runs before a pull has seen the archive: HubSpot answers the update with
+/// `OBJECT_NOT_FOUND`. The delete wins: the row is archived, the update's value is in the
+/// audit log, and nothing is left in the outbox or failed.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_update_racing_a_hubspot_delete_loses_to_it_and_drains() {
+    let emulator = super::world::emulator().await;
+    let seed = 9_000_037;
+    let mut world = World::new(
+        &emulator.base_url(),
+        &script(seed, ConflictPolicy::PostgresWins),
+    )
+    .await;
+    let create = Op::Create {
+        side: Side::Postgres,
+        rec: 0,
+        value: "first".to_owned(),
+    };
+    world.apply(seed, &create).await;
+    let outcome = world.engine.pass(None).await;
+    assert!(outcome.errors.is_empty(), "{outcome:?}");
+    let id = world.id(seed, 0).await;
+    let delete = Op::Delete {
+        side: Side::HubSpot,
+        rec: 0,
+        soft: false,
+    };
+    world.apply(seed, &delete).await;
+    world
+        .apply(seed, &update(Side::Postgres, 0, 1, "late-edit"))
+        .await;
+    let pushed = world.engine.push(None).await;
+    assert!(pushed.is_ok(), "{pushed:?}");
+    assert_eq!(super::check::drained(&world).await, Vec::<String>::new());
+    let archived = world
+        .count(&format!(
+            "SELECT count(*) FROM hubspot.contacts WHERE hs_object_id = {id} \
+             AND archived_at IS NOT NULL"
+        ))
+        .await;
+    assert_eq!(archived, 1, "the row follows HubSpot's archive");
+    let audited = world
+        .count(&format!(
+            "SELECT count(*) FROM hubsync.audit WHERE hs_object_id = {id} \
+             AND fields -> 'lastname' ->> 'old' = 'late-edit'"
+        ))
+        .await;
+    assert_eq!(audited, 1, "the overridden value is in the audit log");
+    world.quiesce().await.expect("quiescence");
+    assert_eq!(postgres_copy(&world, &email(seed, 0)).await.live, 0);
+    assert_eq!(hubspot_copy(&world, &email(seed, 0)).await.live, 0);
+}
