@@ -39,6 +39,7 @@ use super::{
     TwoWayObject,
     object::{ARCHIVED_COLUMN, ROW_ID_PROPERTY},
     shadow_io::{self, ms, postgres_version},
+    unrecorded,
 };
 use crate::merge::{FieldInput, FieldOutcome, MergeContext, merge_field};
 use crate::model::{FieldValue, Observed, Side, Version};
@@ -98,6 +99,7 @@ pub async fn inbound<C: GenericClient>(
         .filter_map(|r| r.hs_object_id.map(|id| (id, r)))
         .collect();
     let shadows = shadow_io::load(client, name, &ids).await?;
+    let sent = unrecorded::sent_values(client, name, &pending_ids).await?;
     let ctx = MergeContext {
         clock: object.clock,
         now_ms: ms(now),
@@ -134,7 +136,13 @@ pub async fn inbound<C: GenericClient>(
             let raw = row.properties.get(&field).cloned().flatten();
             let hs_obs = Observed::new(canonical(object, &field, raw), hs_version);
             let pg_obs = pg.and_then(|p| pg_observation(object, &field, p, current.get(&id)));
-            let shadow = record_shadow.and_then(|s| s.get(&field));
+            let stored_shadow = record_shadow.and_then(|s| s.get(&field));
+            let echo = pg_obs.as_ref().and_then(|_| {
+                let column = object.mapping.column_for(&field)?;
+                let sent = sent.get(&id).and_then(|s| s.get(&column.column));
+                unrecorded::echo_shadow(stored_shadow, &hs_obs.value, hs_version, sent, ctx.now_ms)
+            });
+            let shadow = echo.as_ref().or(stored_shadow);
             let merged = merge_field(
                 FieldInput {
                     shadow,
@@ -163,8 +171,12 @@ pub async fn inbound<C: GenericClient>(
                 FieldOutcome::Agreed | FieldOutcome::NoOp => keep(None),
                 FieldOutcome::ApplyToHubSpot(_) => {
                     // PostgreSQL's pending change goes out with the writer, which updates
-                    // the shadow once HubSpot accepted it.
+                    // the shadow once HubSpot accepted it. An unrecorded write of hubsync's
+                    // that HubSpot holds is recorded as agreed first.
                     keep(None);
+                    if let Some(s) = &echo {
+                        shadow_writes.push(shadow_io::to_store(name, id, &field, s));
+                    }
                     continue;
                 }
                 FieldOutcome::Stale(_) => {
@@ -214,7 +226,7 @@ pub async fn inbound<C: GenericClient>(
                 }
             }
             if let Some(s) = &merged.shadow
-                && Some(s) != shadow
+                && Some(s) != stored_shadow
             {
                 shadow_writes.push(shadow_io::to_store(name, id, &field, s));
             }

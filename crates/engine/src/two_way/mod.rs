@@ -12,6 +12,7 @@ mod inbound;
 mod object;
 mod resolve;
 pub(crate) mod shadow_io;
+mod unrecorded;
 
 pub use inbound::{InboundOutcome, inbound, link_records};
 pub use object::{ROW_ID_PROPERTY, TwoWayObject};

@@ -6,6 +6,7 @@ use hubsync_engine::policy::ConflictPolicy;
 use super::check::{hubspot_copy, postgres_copy};
 use super::script::{Op, Script, Side, Via};
 use super::world::{World, email};
+use hubsync_engine::pg_to_hs::CrashPoint;
 
 fn script(seed: u64, policy: ConflictPolicy) -> Script {
     Script {
@@ -174,4 +175,44 @@ async fn an_update_racing_a_hubspot_delete_loses_to_it_and_drains() {
     world.quiesce().await.expect("quiescence");
     assert_eq!(postgres_copy(&world, &email(seed, 0)).await.live, 0);
     assert_eq!(hubspot_copy(&world, &email(seed, 0)).await.live, 0);
+}
+
+/// Seed 40 (bug 4). PostgreSQL sets a field, the writer sends it and dies before recording
+/// it, and PostgreSQL sets the field again. HubSpot's copy of hubsync's own (unrecorded)
+/// write is not a HubSpot edit: under `manual`, no conflict opens and the newer
+/// PostgreSQL value reaches HubSpot.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unrecorded_write_after_a_crash_is_not_taken_for_a_hubspot_edit() {
+    let emulator = super::world::emulator().await;
+    let seed = 9_000_040;
+    let mut world = World::new(&emulator.base_url(), &script(seed, ConflictPolicy::Manual)).await;
+    let create = Op::Create {
+        side: Side::Postgres,
+        rec: 0,
+        value: "first".to_owned(),
+    };
+    world.apply(seed, &create).await;
+    let outcome = world.engine.pass(None).await;
+    assert!(outcome.errors.is_empty(), "{outcome:?}");
+    world.apply(seed, &update(Side::Postgres, 0, 2, "p5")).await;
+    world.engine.pass(Some(CrashPoint::AfterHubSpot)).await;
+    assert_eq!(
+        hubspot_copy(&world, &email(seed, 0)).await.values[2].as_deref(),
+        Some("p5"),
+        "HubSpot accepted the write before the crash"
+    );
+    world.apply(seed, &update(Side::Postgres, 0, 2, "p7")).await;
+    world.quiesce().await.expect("quiescence");
+    let conflicts = world
+        .count("SELECT count(*) FROM hubsync.conflicts WHERE status = 'open'")
+        .await;
+    assert_eq!(conflicts, 0, "a one-sided change opened a conflict");
+    let (hs, pg) = (
+        hubspot_copy(&world, &email(seed, 0)).await,
+        postgres_copy(&world, &email(seed, 0)).await,
+    );
+    assert_eq!(
+        (hs.values[2].as_deref(), pg.values[2].as_deref()),
+        (Some("p7"), Some("p7"))
+    );
 }

@@ -1,0 +1,128 @@
+//! Writes HubSpot may have accepted that PostgreSQL never recorded: the writer claimed
+//! outbox entries, sent their values and died before its transaction committed (lesson 14).
+//! The entries stay pending, so the values sent are still in them (`new_row`). When HubSpot
+//! now holds one of those values and the shadow does not, the value is hubsync's own
+//! write, not a HubSpot edit: the inbound merge takes it as agreed at that entry, so a
+//! newer PostgreSQL edit of the field is a one-sided change and not a conflict with itself.
+
+use std::collections::HashMap;
+
+use hubsync_store::{GenericClient, StoreError};
+use serde_json::Value;
+
+use super::shadow_io::stored_postgres_version;
+use crate::model::{FieldValue, ShadowField, Side, Version};
+
+/// Values of claimed (possibly sent) pending entries: id → column → `(entry id, value)`.
+pub(crate) type SentValues = HashMap<i64, HashMap<String, Vec<(i64, FieldValue)>>>;
+
+/// Reads the values pending outbox entries that were claimed at least once (so possibly
+/// sent to HubSpot) set, per record and column.
+///
+/// # Errors
+/// Database errors.
+pub(crate) async fn sent_values<C: GenericClient>(
+    client: &C,
+    object: &str,
+    ids: &[i64],
+) -> Result<SentValues, StoreError> {
+    let rows = client
+        .query(
+            "SELECT hs_object_id, id, changed_columns, new_row FROM hubsync.outbox \
+             WHERE object = $1 AND hs_object_id = ANY($2) AND op <> 'DELETE' \
+               AND attempts > 0 AND new_row IS NOT NULL",
+            &[&object, &ids],
+        )
+        .await
+        .map_err(|e| StoreError::postgres("read values the writer may have sent", e))?;
+    let mut out = SentValues::new();
+    for r in rows {
+        let id: i64 = r.get(0);
+        let entry: i64 = r.get(1);
+        let columns: Vec<String> = r.get(2);
+        let new_row: Value = r.get(3);
+        let record = out.entry(id).or_default();
+        for column in columns {
+            if let Some(v) = new_row.get(&column) {
+                record.entry(column).or_default().push((entry, text(v)));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A captured JSON value as the merge compares it (`""` is empty, like HubSpot's).
+fn text(v: &Value) -> FieldValue {
+    match v {
+        Value::Null => None,
+        Value::String(s) if s.is_empty() => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// The shadow to merge against when HubSpot's `value` differs from the agreed one but is
+/// what the newest matching claimed entry (`sent`) set: agreed at that entry, seen at
+/// `hubspot_version`. `None` when the value is not an unrecorded write of hubsync's (or a
+/// manual conflict is open on the field).
+pub(crate) fn echo_shadow(
+    shadow: Option<&ShadowField>,
+    value: &FieldValue,
+    hubspot_version: Version,
+    sent: Option<&Vec<(i64, FieldValue)>>,
+    now_ms: i64,
+) -> Option<ShadowField> {
+    if shadow.is_some_and(|s| s.conflict.is_some() || &s.value == value) {
+        return None;
+    }
+    let entry = sent?
+        .iter()
+        .filter(|(_, v)| v == value)
+        .map(|(id, _)| *id)
+        .max()?;
+    Some(ShadowField {
+        value: value.clone(),
+        hubspot_version: Some(hubspot_version),
+        postgres_version: Some(stored_postgres_version(entry)),
+        agreed_at_ms: now_ms,
+        origin: Some(Side::Postgres),
+        conflict: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agreed(value: &str) -> ShadowField {
+        ShadowField {
+            value: Some(value.to_owned()),
+            ..ShadowField::blank(1)
+        }
+    }
+
+    #[test]
+    fn only_a_value_a_claimed_entry_set_is_taken_for_an_echo() {
+        let sent = vec![(10, Some("p5".to_owned())), (12, Some("p7".to_owned()))];
+        let hs = Version::hubspot(5);
+        let old = agreed("p1");
+        let echo = echo_shadow(Some(&old), &Some("p5".into()), hs, Some(&sent), 9);
+        assert_eq!(
+            echo.as_ref().map(|s| (s.value.clone(), s.postgres_version)),
+            Some((Some("p5".into()), Some(stored_postgres_version(10))))
+        );
+        assert_eq!(
+            echo_shadow(Some(&old), &Some("other".into()), hs, Some(&sent), 9),
+            None
+        );
+        assert_eq!(
+            echo_shadow(Some(&old), &Some("p5".into()), hs, None, 9),
+            None
+        );
+        let same = agreed("p5");
+        assert_eq!(
+            echo_shadow(Some(&same), &Some("p5".into()), hs, Some(&sent), 9),
+            None
+        );
+    }
+}
