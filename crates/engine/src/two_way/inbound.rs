@@ -91,7 +91,7 @@ pub async fn inbound<C: GenericClient>(
     out.linked = link_by_row_id(client, object, &mut rows).await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.hs_object_id).collect();
     let deleted = deleted_in_postgres(client, object, &ids).await?;
-    let pending = pending_changes(client, name, &ids).await?;
+    let pending = pending_changes(client, object, &ids).await?;
     let pending_ids: Vec<i64> = pending.keys().copied().collect();
     let current: HashMap<i64, StoredRow> = read_rows_by_ids(client, &object.mapping, &pending_ids)
         .await?
@@ -99,7 +99,7 @@ pub async fn inbound<C: GenericClient>(
         .filter_map(|r| r.hs_object_id.map(|id| (id, r)))
         .collect();
     let shadows = shadow_io::load(client, name, &ids).await?;
-    let sent = unrecorded::sent_values(client, name, &pending_ids).await?;
+    let sent = unrecorded::sent_values(client, object, &pending_ids).await?;
     let ctx = MergeContext {
         clock: object.clock,
         now_ms: ms(now),
@@ -284,34 +284,51 @@ fn pg_observation(
     Some(Observed::new(value, pending.version))
 }
 
+/// Outbox entries of the records `$2`: by id, or by row key for entries captured before the
+/// row was linked to its HubSpot id (a create HubSpot accepted but hubsync never recorded).
+/// `{o}` is the outbox alias; the expression `record_id({o})` gives the entry's HubSpot id.
+pub(crate) fn entries_of_records(object: &TwoWayObject, o: &str) -> (String, String) {
+    let table = object.mapping.qualified_table();
+    let record_id = format!(
+        "coalesce({o}.hs_object_id, (SELECT t.hs_object_id FROM {table} t \
+           WHERE t.hubsync_row_id = {o}.row_key::uuid))"
+    );
+    let filter = format!(
+        "{o}.object = $1 AND ({o}.hs_object_id = ANY($2) OR ({o}.hs_object_id IS NULL AND \
+           {o}.row_key IN (SELECT hubsync_row_id::text FROM {table} WHERE hs_object_id = ANY($2))))"
+    );
+    (record_id, filter)
+}
+
 /// Pending outbox changes (not deletes) of these HubSpot ids: changed columns and the
 /// newest entry's version.
 async fn pending_changes<C: GenericClient>(
     client: &C,
-    object: &str,
+    object: &TwoWayObject,
     ids: &[i64],
 ) -> Result<HashMap<i64, PendingChange>, StoreError> {
+    let (record_id, filter) = entries_of_records(object, "o");
+    let sql = format!(
+        "SELECT {record_id} AS rid, max(o.id), max(o.changed_at), \
+           array_agg(DISTINCT c) FILTER (WHERE c IS NOT NULL) \
+         FROM hubsync.outbox o LEFT JOIN LATERAL unnest(o.changed_columns) AS c ON true \
+         WHERE {filter} AND o.op <> 'DELETE' \
+         GROUP BY rid"
+    );
     let rows = client
-        .query(
-            "SELECT hs_object_id, max(id), max(changed_at), \
-               array_agg(DISTINCT c) FILTER (WHERE c IS NOT NULL) \
-             FROM hubsync.outbox LEFT JOIN LATERAL unnest(changed_columns) AS c ON true \
-             WHERE object = $1 AND hs_object_id = ANY($2) AND op <> 'DELETE' \
-             GROUP BY hs_object_id",
-            &[&object, &ids],
-        )
+        .query(&sql, &[&object.name(), &ids])
         .await
         .map_err(|e| StoreError::postgres("read pending outbox changes", e))?;
     Ok(rows
         .iter()
-        .map(|r| {
-            let id: i64 = r.get(0);
+        .filter_map(|r| {
+            let id: i64 = r.get::<_, Option<i64>>(0)?;
             let columns: Option<Vec<String>> = r.get(3);
             let change = PendingChange {
                 columns: columns.unwrap_or_default().into_iter().collect(),
                 version: postgres_version(r.get(1), r.get(2)),
             };
-            (id, change)
+            Some((id, change))
         })
         .collect())
 }

@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use hubsync_store::{GenericClient, StoreError};
 use serde_json::Value;
 
+use super::TwoWayObject;
+use super::inbound::entries_of_records;
 use super::shadow_io::stored_postgres_version;
 use crate::model::{FieldValue, ShadowField, Side, Version};
 
@@ -23,21 +25,23 @@ pub(crate) type SentValues = HashMap<i64, HashMap<String, Vec<(i64, FieldValue)>
 /// Database errors.
 pub(crate) async fn sent_values<C: GenericClient>(
     client: &C,
-    object: &str,
+    object: &TwoWayObject,
     ids: &[i64],
 ) -> Result<SentValues, StoreError> {
+    let (record_id, filter) = entries_of_records(object, "o");
+    let sql = format!(
+        "SELECT {record_id}, o.id, o.changed_columns, o.new_row FROM hubsync.outbox o \
+         WHERE {filter} AND o.op <> 'DELETE' AND o.attempts > 0 AND o.new_row IS NOT NULL"
+    );
     let rows = client
-        .query(
-            "SELECT hs_object_id, id, changed_columns, new_row FROM hubsync.outbox \
-             WHERE object = $1 AND hs_object_id = ANY($2) AND op <> 'DELETE' \
-               AND attempts > 0 AND new_row IS NOT NULL",
-            &[&object, &ids],
-        )
+        .query(&sql, &[&object.name(), &ids])
         .await
         .map_err(|e| StoreError::postgres("read values the writer may have sent", e))?;
     let mut out = SentValues::new();
     for r in rows {
-        let id: i64 = r.get(0);
+        let Some(id): Option<i64> = r.get(0) else {
+            continue;
+        };
         let entry: i64 = r.get(1);
         let columns: Vec<String> = r.get(2);
         let new_row: Value = r.get(3);

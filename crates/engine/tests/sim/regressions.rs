@@ -17,6 +17,18 @@ fn script(seed: u64, policy: ConflictPolicy) -> Script {
     }
 }
 
+/// A world whose PostgreSQL table has one new row (record 0), not synced yet.
+async fn with_a_postgres_row(base: &str, seed: u64, policy: ConflictPolicy) -> World {
+    let mut world = World::new(base, &script(seed, policy)).await;
+    let create = Op::Create {
+        side: Side::Postgres,
+        rec: 0,
+        value: "first".to_owned(),
+    };
+    world.apply(seed, &create).await;
+    world
+}
+
 fn update(side: Side, rec: usize, field: usize, value: &str) -> Op {
     Op::Update {
         side,
@@ -185,13 +197,7 @@ async fn an_update_racing_a_hubspot_delete_loses_to_it_and_drains() {
 async fn an_unrecorded_write_after_a_crash_is_not_taken_for_a_hubspot_edit() {
     let emulator = super::world::emulator().await;
     let seed = 9_000_040;
-    let mut world = World::new(&emulator.base_url(), &script(seed, ConflictPolicy::Manual)).await;
-    let create = Op::Create {
-        side: Side::Postgres,
-        rec: 0,
-        value: "first".to_owned(),
-    };
-    world.apply(seed, &create).await;
+    let mut world = with_a_postgres_row(&emulator.base_url(), seed, ConflictPolicy::Manual).await;
     let outcome = world.engine.pass(None).await;
     assert!(outcome.errors.is_empty(), "{outcome:?}");
     world.apply(seed, &update(Side::Postgres, 0, 2, "p5")).await;
@@ -214,5 +220,30 @@ async fn an_unrecorded_write_after_a_crash_is_not_taken_for_a_hubspot_edit() {
     assert_eq!(
         (hs.values[2].as_deref(), pg.values[2].as_deref()),
         (Some("p7"), Some("p7"))
+    );
+}
+
+/// Seed 29. The writer creates a record and dies before recording its id; PostgreSQL then
+/// edits a field that was empty at create. The next pull links the row to the record
+/// through `hubsync_row_id`; the edit (captured while the row had no id) is still a pending
+/// PostgreSQL change, not overwritten by HubSpot's empty value.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edit_of_a_row_whose_create_was_not_recorded_reaches_hubspot() {
+    let emulator = super::world::emulator().await;
+    let seed = 9_000_029;
+    let mut world = with_a_postgres_row(&emulator.base_url(), seed, ConflictPolicy::Manual).await;
+    world.engine.pass(Some(CrashPoint::AfterHubSpot)).await;
+    assert_eq!(hubspot_copy(&world, &email(seed, 0)).await.live, 1);
+    world
+        .apply(seed, &update(Side::Postgres, 0, 2, "p12"))
+        .await;
+    world.quiesce().await.expect("quiescence");
+    let (hs, pg) = (
+        hubspot_copy(&world, &email(seed, 0)).await,
+        postgres_copy(&world, &email(seed, 0)).await,
+    );
+    assert_eq!(
+        (hs.values[2].as_deref(), pg.values[2].as_deref()),
+        (Some("p12"), Some("p12"))
     );
 }
