@@ -18,8 +18,9 @@ use crate::model::{FieldValue, ShadowField, Side, Version};
 /// Values of claimed (possibly sent) pending entries: id → column → `(entry id, value)`.
 pub(crate) type SentValues = HashMap<i64, HashMap<String, Vec<(i64, FieldValue)>>>;
 
-/// Reads the values pending outbox entries that were claimed at least once (so possibly
-/// sent to HubSpot) set, per record and column.
+/// Reads the values the writer may have sent to HubSpot without recording them, per record
+/// and column: those of pending entries that were the newest change of their column in
+/// some claim (the writer coalesces a claim and sends only each column's last value).
 ///
 /// # Errors
 /// Database errors.
@@ -30,29 +31,66 @@ pub(crate) async fn sent_values<C: GenericClient>(
 ) -> Result<SentValues, StoreError> {
     let (record_id, filter) = entries_of_records(object, "o");
     let sql = format!(
-        "SELECT {record_id}, o.id, o.changed_columns, o.new_row FROM hubsync.outbox o \
+        "SELECT {record_id}, o.id, o.attempts, o.changed_columns, o.new_row \
+         FROM hubsync.outbox o \
          WHERE {filter} AND o.op <> 'DELETE' AND o.attempts > 0 AND o.new_row IS NOT NULL"
     );
     let rows = client
         .query(&sql, &[&object.name(), &ids])
         .await
         .map_err(|e| StoreError::postgres("read values the writer may have sent", e))?;
-    let mut out = SentValues::new();
+    let mut claimed: HashMap<i64, HashMap<String, Vec<Claimed>>> = HashMap::new();
     for r in rows {
         let Some(id): Option<i64> = r.get(0) else {
             continue;
         };
-        let entry: i64 = r.get(1);
-        let columns: Vec<String> = r.get(2);
-        let new_row: Value = r.get(3);
-        let record = out.entry(id).or_default();
+        let (entry, attempts): (i64, i32) = (r.get(1), r.get(2));
+        let columns: Vec<String> = r.get(3);
+        let new_row: Value = r.get(4);
+        let record = claimed.entry(id).or_default();
         for column in columns {
             if let Some(v) = new_row.get(&column) {
-                record.entry(column).or_default().push((entry, text(v)));
+                record.entry(column).or_default().push(Claimed {
+                    entry,
+                    attempts,
+                    value: text(v),
+                });
             }
         }
     }
-    Ok(out)
+    Ok(claimed
+        .into_iter()
+        .map(|(id, columns)| {
+            let columns = columns
+                .into_iter()
+                .map(|(column, entries)| (column, newest_in_some_claim(&entries)))
+                .collect();
+            (id, columns)
+        })
+        .collect())
+}
+
+/// A claimed entry's value of one column.
+#[derive(Debug, Clone, PartialEq)]
+struct Claimed {
+    entry: i64,
+    attempts: i32,
+    value: FieldValue,
+}
+
+/// The entries that were the newest change of the column in at least one claim. A claim
+/// takes every pending entry of a record, so an entry claimed no more often than a newer
+/// one of the same column was claimed with it every time: its value was never sent.
+fn newest_in_some_claim(entries: &[Claimed]) -> Vec<(i64, FieldValue)> {
+    entries
+        .iter()
+        .filter(|e| {
+            !entries
+                .iter()
+                .any(|f| f.entry > e.entry && f.attempts >= e.attempts)
+        })
+        .map(|e| (e.entry, e.value.clone()))
+        .collect()
 }
 
 /// A captured JSON value as the merge compares it (`""` is empty, like HubSpot's).
@@ -103,6 +141,21 @@ mod tests {
             value: Some(value.to_owned()),
             ..ShadowField::blank(1)
         }
+    }
+
+    #[test]
+    fn a_value_always_claimed_with_a_newer_one_was_never_sent() {
+        let claimed = |entry, attempts, value: &str| Claimed {
+            entry,
+            attempts,
+            value: Some(value.to_owned()),
+        };
+        // Claimed together once: only the newest went out.
+        let together = [claimed(1, 1, "a"), claimed(2, 1, "b")];
+        assert_eq!(newest_in_some_claim(&together), vec![(2, Some("b".into()))]);
+        // "a" was claimed once before "b" existed: both may have gone out.
+        let apart = [claimed(1, 2, "a"), claimed(2, 1, "b")];
+        assert_eq!(newest_in_some_claim(&apart).len(), 2);
     }
 
     #[test]
