@@ -221,6 +221,7 @@ fn print_welcome(
 hubsync demo is running (Ctrl-C stops everything; the next run reuses the PostgreSQL data).
 
   local HubSpot   {hubspot}   (token: {DEMO_TOKEN})
+  dashboard       http://127.0.0.1:{port}/   (objects, API budget, conflicts, issues, field mapping)
   daemon          http://127.0.0.1:{port}   (webhooks at /webhooks/hubspot, /healthz, /readyz, /metrics)
   config          {config}
 
