@@ -108,10 +108,9 @@ async fn postgres_updates_right_after_a_create_reach_hubspot() {
     );
 }
 
-/// Seeds that found the other open bugs (docs/reliability.md, "Open bugs"). Crash timing is
-/// not deterministic, so each seed runs a few times and must pass every time.
+/// Seeds that found bugs 2-4 (docs/reliability.md, "Bugs found by the simulation"). Crash
+/// timing is not deterministic, so each seed runs a few times and must pass every time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open bugs 2-4 of docs/reliability.md; un-ignore when fixed"]
 async fn seeds_of_open_bugs_pass() {
     let emulator = super::world::emulator().await;
     let seeds = [
