@@ -242,7 +242,6 @@ fn env_u64(name: &str, default: u64) -> u64 {
 
 /// The fixed CI set: seeds 0..200 (`SIM_CI_SEEDS` changes the count).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails until the bugs in docs/reliability.md (Open bugs) are fixed; then un-ignore"]
 async fn fixed_seeds_converge_under_faults() {
     let n = env_u64("SIM_CI_SEEDS", 200);
     let (passed, failed, tally) = run_many(0..n).await;
