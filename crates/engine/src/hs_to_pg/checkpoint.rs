@@ -109,6 +109,19 @@ impl SweepPosition {
             last_completed_ms: Some(run.started_at_ms),
         }
     }
+
+    /// The position to store after a page of `run`: still running while HubSpot has more
+    /// pages (`more`), completed after the last one.
+    pub fn after_page(&self, run: &SweepRun, more: bool) -> Self {
+        if more {
+            Self {
+                running: Some(run.clone()),
+                ..self.clone()
+            }
+        } else {
+            Self::completed(run)
+        }
+    }
 }
 
 /// Reads a stream's position (the default when none was stored).

@@ -97,13 +97,7 @@ pub async fn sweep_archived(
                 .map_err(on(object))?;
         }
         run.after = page.after.clone();
-        let position = match &page.after {
-            Some(_) => SweepPosition {
-                running: Some(run.clone()),
-                ..pos.clone()
-            },
-            None => SweepPosition::completed(&run),
-        };
+        let position = pos.after_page(&run, page.after.is_some());
         checkpoint::save(&tx, object, ARCHIVED, &position)
             .await
             .map_err(on(object))?;
@@ -184,13 +178,7 @@ pub async fn reconcile_ids(
         }
         run.after = page.after.clone();
         run.after_id = high;
-        let position = match &page.after {
-            Some(_) => SweepPosition {
-                running: Some(run.clone()),
-                ..pos.clone()
-            },
-            None => SweepPosition::completed(&run),
-        };
+        let position = pos.after_page(&run, page.after.is_some());
         checkpoint::save(&tx, object, RECONCILE, &position)
             .await
             .map_err(on(object))?;
