@@ -10,7 +10,8 @@
 //!   with property chunking, as a stream), [`batch`] (read/create/update/upsert/archive with
 //!   per-item errors);
 //! * change detection: [`search`] (requests and pages) and [`incremental`] (modified-date
-//!   windows past the 10,000 cap); [`webhook`] (events and v1/v2/v3 signatures);
+//!   windows past the 10,000 cap); [`history`] (per-property timestamps for ordering
+//!   conflicts); [`webhook`] (events and v1/v2/v3 signatures);
 //! * metadata: [`properties`], [`schemas`], [`owners`], [`pipelines`], [`associations`] (v4).
 //!
 //! ```no_run
@@ -27,6 +28,7 @@ pub mod batch;
 mod client;
 mod endpoint;
 mod error;
+pub mod history;
 pub mod incremental;
 pub mod objects;
 pub mod owners;
@@ -44,6 +46,7 @@ mod wire;
 pub use client::{DEFAULT_BASE_URL, HubSpotClient, HubSpotClientConfig, install_tls_provider};
 pub use endpoint::Endpoint;
 pub use error::{ApiError, ErrorDetail, HubSpotError};
+pub use history::PropertyHistory;
 pub use rate_limit::{EndpointClass, RateHeaders, RateQuota};
 pub use stats::CallStats;
 
