@@ -6,16 +6,25 @@
 //!
 //! ```sql
 //! CREATE TABLE hubspot.contacts_companies (
-//!     contact_id     BIGINT  NOT NULL,   -- from side (HubSpot id)
-//!     company_id     BIGINT  NOT NULL,   -- to side (HubSpot id)
-//!     type_id        INTEGER NOT NULL,   -- HubSpot associationTypeId (1 = primary, 279 = unlabeled…)
+//!     contact_id     BIGINT,             -- from side (HubSpot id)
+//!     company_id     BIGINT,             -- to side (HubSpot id)
+//!     type_id        INTEGER NOT NULL DEFAULT 0,  -- HubSpot associationTypeId (1 = primary,
+//!                                        -- 279 = unlabeled…; 0 = "the pair's default type")
 //!     category       TEXT    NOT NULL DEFAULT 'HUBSPOT_DEFINED',  -- or USER_DEFINED…
 //!     label          TEXT,               -- HubSpot's label (NULL for the unlabeled type)
 //!     synced_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
-//!     hubsync_row_id UUID NOT NULL DEFAULT gen_random_uuid() UNIQUE,  -- key for capture
-//!     PRIMARY KEY (contact_id, company_id, type_id)
+//!     hubsync_row_id UUID PRIMARY KEY DEFAULT gen_random_uuid(),  -- key for capture
+//!     contact_row_id UUID,               -- from side by hubsync_row_id (record not yet in HubSpot)
+//!     company_row_id UUID,               -- to side by hubsync_row_id
+//!     UNIQUE (contact_id, company_id, type_id)
 //! );
 //! ```
+//!
+//! Rows from HubSpot always carry both ids. An application may instead name a side by the
+//! record's `hubsync_row_id` (a row it has just inserted, not yet created in HubSpot);
+//! writeback sends the association once both records have ids and then fills the ids in.
+//! Tables created before the `_row_id` columns existed (primary key on the three ids) are
+//! upgraded in place by [`ensure_association_table`].
 //!
 //! A self-association (`contacts_contacts`) names its columns `contact_id` and
 //! `associated_contact_id`. Association changes do not bump HubSpot's modified date
@@ -83,6 +92,8 @@ pub struct AssociationMapping {
     pub to_column: String,
     /// The from-object's table (where the primary column lives).
     pub from_table: String,
+    /// The to-object's table.
+    pub to_table: String,
     /// The primary column kept in the from-object's table, when there is one.
     pub primary: Option<PrimaryLink>,
 }
@@ -93,14 +104,29 @@ impl AssociationMapping {
         qualified(&self.schema, &self.table)
     }
 
+    /// The column naming the from-side record by its `hubsync_row_id` (`contact_row_id`).
+    pub fn from_row_column(&self) -> String {
+        row_column(&self.from_column)
+    }
+
+    /// The column naming the to-side record by its `hubsync_row_id` (`company_row_id`).
+    pub fn to_row_column(&self) -> String {
+        row_column(&self.to_column)
+    }
+
+    /// The object name the junction's outbox entries (and `hubsync.record_state` rows)
+    /// carry: `associations:{from}:{to}` (`:` never occurs in HubSpot names).
+    pub fn outbox_object(&self) -> String {
+        format!("associations:{}:{}", self.from_object, self.to_object)
+    }
+
     /// What the capture triggers watch on the junction table (keyed by its
-    /// `hubsync_row_id`): both ids, the type, its category and label. Outbox entries carry
-    /// the object name `associations:{from}:{to}` (`:` never occurs in HubSpot names).
+    /// `hubsync_row_id`): both ids, both row ids, the type, its category and label.
     pub fn capture_spec(&self) -> CaptureSpec {
         CaptureSpec {
             schema: self.schema.clone(),
             table: self.table.clone(),
-            object: format!("associations:{}:{}", self.from_object, self.to_object),
+            object: self.outbox_object(),
             key_column: "hubsync_row_id".to_owned(),
             id_column: None,
             columns: vec![
@@ -109,9 +135,17 @@ impl AssociationMapping {
                 "type_id".to_owned(),
                 "category".to_owned(),
                 "label".to_owned(),
+                self.from_row_column(),
+                self.to_row_column(),
             ],
         }
     }
+}
+
+/// `contact_id` → `contact_row_id`.
+fn row_column(id_column: &str) -> String {
+    let stem = id_column.strip_suffix("_id").unwrap_or(id_column);
+    naming::identifier(&format!("{stem}_row_id"))
 }
 
 /// One association (one type) between two records.
@@ -203,17 +237,7 @@ pub async fn ensure_association_table<C: GenericClient>(
         "HubSpot associations from {} to {}, synced by hubsync",
         from.object, to.object
     );
-    for sql in [
-        junction_ddl(schema, &table, &from_column, &to_column),
-        table_comment_sql(schema, &table, &comment),
-        index_sql(schema, &table, &to_column),
-    ] {
-        tx.batch_execute(&sql)
-            .await
-            .during("create a junction table")?;
-    }
-    tx.commit().await.during("commit DDL")?;
-    Ok(AssociationMapping {
+    let mapping = AssociationMapping {
         schema: schema.to_owned(),
         table,
         from_object: from.object.clone(),
@@ -221,8 +245,71 @@ pub async fn ensure_association_table<C: GenericClient>(
         from_column,
         to_column,
         from_table: from.table.clone(),
+        to_table: to.table.clone(),
         primary: primary_link(from, &to.object),
-    })
+    };
+    for sql in [
+        junction_ddl(&mapping),
+        table_comment_sql(schema, &mapping.table, &comment),
+        index_sql(schema, &mapping.table, &mapping.to_column),
+    ] {
+        tx.batch_execute(&sql)
+            .await
+            .during("create a junction table")?;
+    }
+    upgrade_junction(&tx, &mapping).await?;
+    tx.commit().await.during("commit DDL")?;
+    Ok(mapping)
+}
+
+/// Brings a junction table created before the `_row_id` columns existed to the current
+/// shape: the row-id columns, nullable ids, `type_id` defaulting to 0, the key moved to
+/// `hubsync_row_id` and the three ids unique instead. A no-op on current tables.
+async fn upgrade_junction(
+    client: &impl GenericClient,
+    mapping: &AssociationMapping,
+) -> Result<(), StoreError> {
+    let table = mapping.qualified_table();
+    let current = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_attribute
+                             WHERE attrelid = $1::text::regclass AND attname = $2
+                               AND NOT attisdropped),
+                    (SELECT conname::text FROM pg_constraint
+                      WHERE conrelid = $1::text::regclass AND contype = 'p'
+                        AND cardinality(conkey) > 1)",
+            &[&table, &mapping.from_row_column()],
+        )
+        .await
+        .during("inspect a junction table")?;
+    let has_row_columns: bool = current.get(0);
+    let old_key: Option<String> = current.get(1);
+    if has_row_columns && old_key.is_none() {
+        return Ok(());
+    }
+    let (f, t) = (
+        quote_ident(&mapping.from_column),
+        quote_ident(&mapping.to_column),
+    );
+    let (fr, tr) = (
+        quote_ident(&mapping.from_row_column()),
+        quote_ident(&mapping.to_row_column()),
+    );
+    let mut sql = format!(
+        "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {fr} UUID,            ADD COLUMN IF NOT EXISTS {tr} UUID, ALTER COLUMN type_id SET DEFAULT 0;"
+    );
+    if let Some(key) = old_key {
+        let unique = quote_ident(&naming::identifier(&format!("{}_ids_key", mapping.table)));
+        sql.push_str(&format!(
+            "ALTER TABLE {table} DROP CONSTRAINT {key}, ADD CONSTRAINT {unique} UNIQUE ({f}, {t}, type_id),                ALTER COLUMN {f} DROP NOT NULL, ALTER COLUMN {t} DROP NOT NULL,                ADD PRIMARY KEY (hubsync_row_id);",
+            key = quote_ident(&key)
+        ));
+    }
+    client
+        .batch_execute(&sql)
+        .await
+        .during("upgrade a junction table")?;
+    Ok(())
 }
 
 /// Every junction table of `schema`, with its primary link.
@@ -236,10 +323,12 @@ pub async fn load_association_mappings<C: GenericClient>(
     let rows = client
         .query(
             "SELECT a.from_object, a.to_object, a.table_name, a.from_column, a.to_column,
-                    t.table_name, p.column_name
+                    t.table_name, p.column_name, u.table_name
                FROM hubsync.catalog_associations a
                JOIN hubsync.catalog_tables t
                  ON t.schema_name = a.schema_name AND t.object_name = a.from_object
+               JOIN hubsync.catalog_tables u
+                 ON u.schema_name = a.schema_name AND u.object_name = a.to_object
                LEFT JOIN hubsync.catalog_columns p
                  ON p.schema_name = a.schema_name AND p.object_name = a.from_object
                 AND p.kind = 'primary_association' AND p.property_name = a.to_object
@@ -266,6 +355,7 @@ pub async fn load_association_mappings<C: GenericClient>(
                 from_column: r.get(3),
                 to_column: r.get(4),
                 from_table: r.get(5),
+                to_table: r.get(7),
                 primary,
             }
         })
@@ -310,28 +400,50 @@ pub async fn replace_associations<C: GenericClient>(
         quote_ident(&mapping.from_column),
         quote_ident(&mapping.to_column),
     );
+    // A row with an application change still in the outbox is left as the application
+    // made it (writeback will send that change): not deleted, and an association the
+    // application removed or changed is not brought back.
+    let object = mapping.outbox_object();
     let deleted = client
         .execute(
             &format!(
                 "DELETE FROM {table} j WHERE j.{f} = ANY($1)
                    AND NOT EXISTS (SELECT 1 FROM unnest($2::int8[], $3::int8[], $4::int4[]) AS n(f, t, ty)
-                                    WHERE n.f = j.{f} AND n.t = j.{t} AND n.ty = j.type_id)"
+                                    WHERE n.f = j.{f} AND n.t = j.{t} AND n.ty = j.type_id)
+                   AND NOT EXISTS (SELECT 1 FROM hubsync.outbox o
+                                    WHERE o.object = $5 AND o.row_key = j.hubsync_row_id::text)"
             ),
-            &[&sources, &froms, &tos, &types],
+            &[&sources, &froms, &tos, &types, &object],
         )
         .await
         .during("delete stale associations")?;
     let changed = client
         .query(
             &format!(
-                "INSERT INTO {table} AS j ({f}, {t}, type_id, category, label)
+                "WITH replaced AS (
+                   SELECT (o.old_row ->> $7)::int8 AS f, (o.old_row ->> $8)::int8 AS t,
+                          (o.old_row ->> 'type_id')::int4 AS ty
+                     FROM hubsync.outbox o WHERE o.object = $6 AND o.old_row IS NOT NULL)
+                 INSERT INTO {table} AS j ({f}, {t}, type_id, category, label)
                  SELECT * FROM unnest($1::int8[], $2::int8[], $3::int4[], $4::text[], $5::text[])
+                          AS n(f, t, ty, c, l)
+                  WHERE NOT EXISTS (SELECT 1 FROM replaced r
+                                     WHERE r.f = n.f AND r.t = n.t AND r.ty = n.ty)
                  ON CONFLICT ({f}, {t}, type_id) DO UPDATE
                     SET category = excluded.category, label = excluded.label, synced_at = now()
                   WHERE (j.category, j.label) IS DISTINCT FROM (excluded.category, excluded.label)
                  RETURNING (xmax = 0)"
             ),
-            &[&froms, &tos, &types, &categories, &labels],
+            &[
+                &froms,
+                &tos,
+                &types,
+                &categories,
+                &labels,
+                &object,
+                &mapping.from_column,
+                &mapping.to_column,
+            ],
         )
         .await
         .during("store associations")?;
@@ -377,19 +489,29 @@ fn primary_link(from: &TableMapping, to_object: &str) -> Option<PrimaryLink> {
 }
 
 /// `CREATE TABLE IF NOT EXISTS` for a junction table.
-fn junction_ddl(schema: &str, table: &str, from_column: &str, to_column: &str) -> String {
-    let (f, t) = (quote_ident(from_column), quote_ident(to_column));
+fn junction_ddl(mapping: &AssociationMapping) -> String {
+    let (f, t) = (
+        quote_ident(&mapping.from_column),
+        quote_ident(&mapping.to_column),
+    );
+    let (fr, tr) = (
+        quote_ident(&mapping.from_row_column()),
+        quote_ident(&mapping.to_row_column()),
+    );
+    let unique = quote_ident(&naming::identifier(&format!("{}_ids_key", mapping.table)));
     format!(
         "CREATE TABLE IF NOT EXISTS {} (
-            {f} BIGINT NOT NULL,
-            {t} BIGINT NOT NULL,
-            type_id INTEGER NOT NULL,
+            {f} BIGINT,
+            {t} BIGINT,
+            type_id INTEGER NOT NULL DEFAULT 0,
             category TEXT NOT NULL DEFAULT 'HUBSPOT_DEFINED',
             label TEXT,
             synced_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-            hubsync_row_id UUID NOT NULL DEFAULT gen_random_uuid() UNIQUE,
-            PRIMARY KEY ({f}, {t}, type_id))",
-        qualified(schema, table)
+            hubsync_row_id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+            {fr} UUID,
+            {tr} UUID,
+            CONSTRAINT {unique} UNIQUE ({f}, {t}, type_id))",
+        mapping.qualified_table()
     )
 }
 
@@ -407,10 +529,39 @@ mod tests {
         assert!(primary_targets("companies").is_empty());
     }
 
+    fn contacts_companies() -> AssociationMapping {
+        AssociationMapping {
+            schema: "hubspot".into(),
+            table: "contacts_companies".into(),
+            from_object: "contacts".into(),
+            to_object: "companies".into(),
+            from_column: "contact_id".into(),
+            to_column: "company_id".into(),
+            from_table: "contacts".into(),
+            to_table: "companies".into(),
+            primary: None,
+        }
+    }
+
     #[test]
     fn junction_ddl_quotes_and_keys() {
-        let sql = junction_ddl("hubspot", "contacts_companies", "contact_id", "company_id");
+        let sql = junction_ddl(&contacts_companies());
         assert!(sql.contains("\"hubspot\".\"contacts_companies\""));
-        assert!(sql.contains("PRIMARY KEY (\"contact_id\", \"company_id\", type_id)"));
+        assert!(sql.contains("UNIQUE (\"contact_id\", \"company_id\", type_id)"));
+        assert!(sql.contains("hubsync_row_id UUID PRIMARY KEY"));
+        assert!(sql.contains("\"contact_row_id\" UUID"));
+    }
+
+    #[test]
+    fn row_id_columns_and_outbox_object() {
+        let m = contacts_companies();
+        assert_eq!(m.from_row_column(), "contact_row_id");
+        assert_eq!(m.to_row_column(), "company_row_id");
+        assert_eq!(
+            row_column("associated_contact_id"),
+            "associated_contact_row_id"
+        );
+        assert_eq!(m.outbox_object(), "associations:contacts:companies");
+        assert_eq!(m.capture_spec().columns.len(), 7);
     }
 }

@@ -4,6 +4,7 @@
 mod associations;
 mod capture;
 mod cluster;
+mod junctions;
 mod mapping;
 mod mapping_overrides;
 mod migrations;

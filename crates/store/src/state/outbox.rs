@@ -198,6 +198,29 @@ pub async fn release(
         .during("release outbox entries")
 }
 
+/// Gives claimed entries back because they cannot be sent yet (e.g. an association whose
+/// record is not yet created in HubSpot), noting why in `last_error`; they are claimable
+/// again at once and the attempt is not counted.
+///
+/// # Errors
+/// Database errors.
+pub async fn defer(
+    client: &impl GenericClient,
+    consumer: &str,
+    ids: &[i64],
+    reason: &str,
+) -> Result<u64, StoreError> {
+    client
+        .execute(
+            "UPDATE hubsync.outbox SET status = 'pending', claimed_by = NULL, \
+               claimed_until = NULL, attempts = greatest(attempts - 1, 0), last_error = $3 \
+             WHERE id = ANY($1) AND claimed_by = $2",
+            &[&ids, &consumer, &reason],
+        )
+        .await
+        .during("defer outbox entries")
+}
+
 /// Entries per status for one object or all: `(pending, in_flight, failed)`.
 ///
 /// # Errors
