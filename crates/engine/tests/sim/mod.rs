@@ -17,8 +17,9 @@ mod regressions;
 mod script;
 mod world;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use hubsync_store::state::{conflicts, shadow::Side as TakeSide};
 
@@ -68,13 +69,22 @@ impl fmt::Display for Failure {
 /// Runs one seed; returns what was injected.
 pub(crate) async fn run(base: &str, seed: u64) -> Result<Tally, Failure> {
     let script = Script::new(seed);
+    let mut world = World::new(base, &script).await;
+    let outcome = rounds(&mut world, &script).await;
+    // Dropping the world drops its database, which blocks: off the runtime's threads.
+    let _ = tokio::task::spawn_blocking(move || drop(world)).await;
+    outcome
+}
+
+/// The script's rounds against `world`, each checked after quiescence.
+async fn rounds(world: &mut World, script: &Script) -> Result<Tally, Failure> {
+    let seed = script.seed;
     let fail = |round: usize, problems: Vec<String>| Failure {
         seed,
         round,
         problems,
         log: script.log(),
     };
-    let mut world = World::new(base, &script).await;
     let mut model = Model::default();
     for (r, round) in script.rounds.iter().enumerate() {
         world
@@ -102,14 +112,14 @@ pub(crate) async fn run(base: &str, seed: u64) -> Result<Tally, Failure> {
         }
         world.quiesce().await.map_err(|e| fail(r, vec![e]))?;
         let expects = model.expect(&ops, |f| world.policy(f));
-        let mut found = check::records(&world, seed, &expects).await;
-        found.problems.extend(check::drained(&world).await);
+        let mut found = check::records(world, seed, &expects).await;
+        found.problems.extend(check::drained(world).await);
         // No echo loop: HubSpot writes bounded by the real changes (plus retries of injected
         // failures and re-sends after crashes), and a quiet pass writes nothing.
-        let engine_writes = check::write_calls(&world)
+        let engine_writes = check::write_calls(world)
             .await
             .saturating_sub(world.own_writes - own_before);
-        let bound = 2 * ops.len() as u64 + check::injected(&world).await + 2 * crashes + 2;
+        let bound = 2 * ops.len() as u64 + check::injected(world).await + 2 * crashes + 2;
         if engine_writes > bound {
             found.problems.push(format!(
                 "ECHO LOOP? {engine_writes} HubSpot writes for {} edits (bound {bound})",
@@ -119,17 +129,17 @@ pub(crate) async fn run(base: &str, seed: u64) -> Result<Tally, Failure> {
         if !found.problems.is_empty() {
             return Err(fail(r, found.problems));
         }
-        quiet_pass(&world).await.map_err(|p| fail(r, vec![p]))?;
+        quiet_pass(world).await.map_err(|p| fail(r, vec![p]))?;
         for (rec, live, values) in &found.agreed {
             model.commit(*rec, *live, values.clone());
         }
         if !found.manual.is_empty() {
-            resolve_manual(&mut world, seed, &mut model, &found.manual)
+            resolve_manual(world, seed, &mut model, &found.manual)
                 .await
                 .map_err(|p| fail(r, p))?;
         }
     }
-    Ok(world.tally)
+    Ok(world.tally.clone())
 }
 
 /// A pass right after quiescence makes no HubSpot write.
@@ -208,16 +218,43 @@ async fn resolve_manual(
     }
 }
 
-/// Runs `seeds`, printing each failure; returns (passed, failures, tally).
-pub(crate) async fn run_many(seeds: impl Iterator<Item = u64>) -> (u64, Vec<Failure>, Tally) {
-    let emulator = world::emulator().await;
+/// Runs `seeds`, `jobs` at a time, printing each failure as it happens and a progress
+/// line every 100 seeds; returns (passed, failures by seed, tally). Each job has its own
+/// emulator (its data, faults, counters and webhook target are per seed) and each seed its
+/// own database, so seeds running side by side share nothing but the machine.
+pub(crate) async fn run_many(
+    seeds: impl Iterator<Item = u64>,
+    jobs: usize,
+) -> (u64, Vec<Failure>, Tally) {
+    let queue: VecDeque<u64> = seeds.collect();
+    let total = queue.len();
+    let queue = Arc::new(Mutex::new(queue));
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel();
+    for _ in 0..jobs.clamp(1, total.max(1)) {
+        let queue = Arc::clone(&queue);
+        let done_tx = done_tx.clone();
+        tokio::spawn(async move {
+            let emulator = world::emulator().await;
+            loop {
+                let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+                let Some(seed) = next else { break };
+                let base = emulator.base_url();
+                let outcome = tokio::spawn(async move { run(&base, seed).await }).await;
+                let result = outcome.unwrap_or_else(|panic| Err(Failure::panicked(seed, &panic)));
+                if done_tx.send(result).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    drop(done_tx);
     let mut passed = 0;
     let mut failed = Vec::new();
     let mut tally = Tally::new();
-    for seed in seeds {
-        let base = emulator.base_url();
-        let outcome = tokio::spawn(async move { run(&base, seed).await }).await;
-        match outcome.unwrap_or_else(|panic| Err(Failure::panicked(seed, &panic))) {
+    let mut done = 0;
+    while let Some(result) = done_rx.recv().await {
+        done += 1;
+        match result {
             Ok(t) => {
                 passed += 1;
                 for (k, v) in t {
@@ -229,8 +266,20 @@ pub(crate) async fn run_many(seeds: impl Iterator<Item = u64>) -> (u64, Vec<Fail
                 failed.push(f);
             }
         }
+        if done % 100 == 0 {
+            println!(
+                "soak progress: {done}/{total} seeds, {} failed",
+                failed.len()
+            );
+        }
     }
+    failed.sort_by_key(|f: &Failure| f.seed);
     (passed, failed, tally)
+}
+
+/// Seeds run at once (`SIM_JOBS`, default 4; `1` runs them one after another).
+fn jobs() -> usize {
+    usize::try_from(env_u64("SIM_JOBS", 4)).unwrap_or(1).max(1)
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -244,7 +293,7 @@ fn env_u64(name: &str, default: u64) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fixed_seeds_converge_under_faults() {
     let n = env_u64("SIM_CI_SEEDS", 200);
-    let (passed, failed, tally) = run_many(0..n).await;
+    let (passed, failed, tally) = run_many(0..n, jobs()).await;
     println!("faults injected: {tally:?}");
     assert!(
         failed.is_empty(),
@@ -258,7 +307,7 @@ async fn fixed_seeds_converge_under_faults() {
 async fn soak() {
     let n = env_u64("SIM_SEEDS", 100);
     let first = env_u64("SIM_FIRST", 1_000_000);
-    let (passed, failed, tally) = run_many(first..first + n).await;
+    let (passed, failed, tally) = run_many(first..first + n, jobs()).await;
     println!("faults injected: {tally:?}");
     for f in &failed {
         println!("failing seed: {}", f.seed);
@@ -281,7 +330,7 @@ const SAFETY: [&str; 5] = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_few_seeds_keep_the_safety_invariants() {
     let n = env_u64("SIM_QUICK_SEEDS", 8);
-    let (_, failed, _) = run_many(500..500 + n).await;
+    let (_, failed, _) = run_many(500..500 + n, jobs()).await;
     let broken: Vec<String> = failed
         .iter()
         .flat_map(|f| {

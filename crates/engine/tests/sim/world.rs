@@ -19,6 +19,8 @@ use super::script::{FIELDS, Faults, Interruption, Op, Script, Side, Via};
 
 /// The emulator every run shares (rate limit off; faults are set per attempt).
 pub(crate) async fn emulator() -> EmulatorHandle {
+    // Before any HTTP client is built (jobs build theirs concurrently).
+    hubsync_hubspot::install_tls_provider();
     let config = EmulatorConfig {
         rate_limit: None,
         search_per_second: None,
