@@ -323,3 +323,45 @@ async fn demo_starts_serves_health_and_stops_on_ctrl_c() {
     );
     assert!(out.contains("/_emulator/objects/contacts/"), "{out}");
 }
+
+/// A field-mapping change made by plain SQL (no NOTIFY by hand, no dashboard) applies to the
+/// running daemon without a restart and long before its next reconciliation round: the
+/// included property gets its column and HubSpot's next edit of it arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_change_by_sql_applies_to_the_running_daemon() {
+    let kit = Kit::start(Knobs {
+        reconcile_every: "1h",
+        contacts: 3,
+    })
+    .await;
+    let column = "SELECT count(*) FROM information_schema.columns \
+                  WHERE table_schema = 'hubspot' AND table_name = 'contacts' \
+                  AND column_name = 'jobtitle'";
+    assert_eq!(kit.scalar::<i64>(column).await.ok(), Some(0));
+    kit.sql(
+        "INSERT INTO hubsync.mapping_overrides (object, property, included, updated_by) \
+         VALUES ('contacts', 'jobtitle', true, 'test')",
+    )
+    .await;
+    let k = &kit;
+    k.wait_for("the included property's column", || async move {
+        k.scalar::<i64>(column).await.ok() == Some(1)
+    })
+    .await;
+    let id = kit.ids(1).await[0];
+    kit.edit(id, json!({"jobtitle": "Mapping test title"}))
+        .await;
+    let sql = format!("SELECT jobtitle FROM hubspot.contacts WHERE hs_object_id = {id}");
+    k.wait_for("the included property's value", || {
+        let sql = sql.clone();
+        async move {
+            k.scalar::<Option<String>>(&sql)
+                .await
+                .ok()
+                .flatten()
+                .as_deref()
+                == Some("Mapping test title")
+        }
+    })
+    .await;
+}

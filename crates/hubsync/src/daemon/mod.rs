@@ -6,6 +6,7 @@
 //! | `reconcile` ([`schedule`]) | refreshes the catalog; per object on its schedule: backfill / incremental / sweeps, settled pass |
 //! | `inbox` ([`inbox`]) | webhook events → batch reads → rows |
 //! | `writeback` ([`writeback`]) | NOTIFY + micro-batch window → outbox → HubSpot |
+//! | `mapping` ([`mapping`]) | `NOTIFY hubsync_mapping` → catalog refresh (field-mapping changes of any instance) |
 //! | `observe` ([`observe`]) | readiness probe, per-object gauges, retention purges |
 //!
 //! A failed worker is restarted with backoff ([`Supervisor`]); on shutdown, in-flight
@@ -13,6 +14,7 @@
 //! start (every hand-off is a table: nothing lives only in memory).
 
 mod inbox;
+mod mapping;
 mod observe;
 mod schedule;
 mod settled;
@@ -110,6 +112,10 @@ pub(crate) async fn run(config: Config, shutdown: CancellationToken) -> anyhow::
     supervisor.spawn("writeback", move |token| {
         let s = Arc::clone(&s);
         on_own_thread(move || writeback::run(s, token))
+    });
+    let s = Arc::clone(&shared);
+    supervisor.spawn("mapping", move |token| {
+        boxed(mapping::run(Arc::clone(&s), token))
     });
     let s = Arc::clone(&shared);
     let r = Arc::clone(&readiness);

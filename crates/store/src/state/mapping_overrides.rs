@@ -2,15 +2,17 @@
 //! dashboard, or by SQL), layered over the configuration file: include or exclude a
 //! property, change its direction or its conflict rule.
 //!
-//! The engine reads them at the start of every pass (`hubsync_engine::overrides`); every
-//! change here notifies [`MAPPING_CHANNEL`] in the same transaction so a running daemon
-//! refreshes its catalog at once instead of at its next reconciliation round.
+//! The engine reads them at the start of every pass (`hubsync_engine::overrides`). Every
+//! change of the table — through [`set`] or plain SQL — notifies [`MAPPING_CHANNEL`] by a
+//! trigger (migration V4) in the changing transaction, so every running daemon refreshes
+//! its catalog at once instead of at its next reconciliation round.
 
 use deadpool_postgres::GenericClient;
 
 use crate::error::{Context as _, StoreError};
 
-/// `NOTIFY` channel raised by every change (payload: the object's name).
+/// `NOTIFY` channel raised by every change of the table (payload: the object's name; empty
+/// after a `TRUNCATE`).
 pub const MAPPING_CHANNEL: &str = "hubsync_mapping";
 
 /// One property's override. `None` fields keep what the configuration says.
@@ -68,8 +70,8 @@ pub async fn list(
         .collect())
 }
 
-/// Stores `o` (replacing the property's previous override; an empty one deletes it) and
-/// notifies [`MAPPING_CHANNEL`].
+/// Stores `o` (replacing the property's previous override; an empty one deletes it); the
+/// table's trigger notifies [`MAPPING_CHANNEL`] when the change commits.
 ///
 /// # Errors
 /// Database errors; a direction or conflict spelling the table refuses.
@@ -103,9 +105,5 @@ pub async fn set(client: &impl GenericClient, o: &MappingOverride) -> Result<(),
             .await
             .during("store a mapping override")?;
     }
-    client
-        .execute("SELECT pg_notify($1, $2)", &[&MAPPING_CHANNEL, &o.object])
-        .await
-        .during("notify a mapping change")?;
     Ok(())
 }
