@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::SkewRule;
 use crate::model::Side;
 
 /// A config value that is not one of the documented spellings.
@@ -180,6 +181,8 @@ pub struct FieldRules {
     object: Option<FieldRule>,
     overrides: BTreeMap<String, FieldOverride>,
     read_only: BTreeSet<String>,
+    #[serde(default)]
+    skew: Option<SkewRule>,
 }
 
 impl FieldRules {
@@ -197,6 +200,20 @@ impl FieldRules {
     pub fn with_override(mut self, field: impl Into<String>, rule: FieldOverride) -> FieldRules {
         self.overrides.insert(field.into(), rule);
         self
+    }
+
+    /// Sets the clock-skew rule `last-write-wins` orders the two sides' writes by (default
+    /// [`SkewRule::default`]: a 1 s window, HubSpot wins ties).
+    #[must_use]
+    pub fn with_skew(mut self, skew: SkewRule) -> FieldRules {
+        self.skew = Some(skew);
+        self
+    }
+
+    /// The clock-skew rule of `last-write-wins`.
+    #[must_use]
+    pub fn skew(&self) -> SkewRule {
+        self.skew.unwrap_or_default()
     }
 
     /// The override configured for `field`, if any.

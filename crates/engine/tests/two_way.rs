@@ -2,15 +2,17 @@
 //! sides under each policy, manual resolution, echoes after newer local edits, deletes
 //! racing updates, and no write at all on a quiet second pass.
 
-use chrono::{Duration, Utc};
-use hubsync_engine::policy::ConflictPolicy;
+use chrono::{DateTime, Duration, Utc};
+use hubsync_engine::clock::SkewRule;
+use hubsync_engine::model;
+use hubsync_engine::policy::{ConflictPolicy, Direction, FieldRule, FieldRules};
 use hubsync_engine::two_way;
 use hubsync_store::state::{conflicts, shadow::Side};
 use hubsync_store::tagged_transaction;
 use hubsync_store::upsert::RecordRow;
 use serde_json::json;
 
-use crate::two_way_kit::{Tw, tw};
+use crate::two_way_kit::{Tw, tw, tw_with};
 
 /// A synced contact edited on both sides: HubSpot sets `firstname` to "FromHubSpot",
 /// PostgreSQL to "FromPostgres". Returns its id.
@@ -136,13 +138,15 @@ async fn manual_conflicts_wait_for_a_person_and_resolve_either_way() {
     assert_eq!(kit.write_calls().await, 0);
 }
 
-/// `last-write-wins` by source versions: HubSpot's record version against the pending
+/// `last-write-wins` by source versions when HubSpot's property history is not read (no
+/// client for it, or HubSpot unreachable): HubSpot's record version against the pending
 /// PostgreSQL change's capture time, outside the skew window either way.
 #[tokio::test(flavor = "multi_thread")]
-async fn last_write_wins_orders_by_source_versions() {
+async fn last_write_wins_without_history_orders_by_record_versions() {
     let kit = tw(ConflictPolicy::LastWriteWins).await;
     let id = edited_on_both_sides(&kit, "lww@example.com").await;
-    let object = kit.object().await;
+    let mut object = kit.object().await;
+    object.history = None;
     let row = |updated_at| RecordRow {
         hs_object_id: id,
         properties: [("firstname".to_owned(), Some("FromHubSpot".to_owned()))].into(),
@@ -266,4 +270,181 @@ async fn a_hubspot_edit_not_yet_pulled_is_never_overwritten() {
         .scalar("SELECT count(*) FROM hubsync.conflicts WHERE status = 'open'")
         .await;
     assert_eq!(open, 1);
+}
+
+/// A `last-write-wins` kit whose skew window is `window_ms` and whose ties go to `tie`.
+async fn lww(window_ms: u64, tie: model::Side) -> Tw {
+    let rules = FieldRules::new(FieldRule {
+        direction: Direction::TwoWay,
+        policy: ConflictPolicy::LastWriteWins,
+    })
+    .with_skew(SkewRule {
+        window_ms,
+        tie_winner: tie,
+    });
+    tw_with(rules, None).await
+}
+
+/// A synced contact `email` with `firstname` "Base"; returns its id.
+async fn synced_contact(kit: &Tw, email: &str) -> i64 {
+    kit.sql(&format!(
+        "INSERT INTO hubspot.contacts (email, firstname, lastname) VALUES ('{email}', 'Base', 'Base')"
+    ))
+    .await;
+    kit.pass().await;
+    kit.id_of(email).await
+}
+
+/// Edits `properties` in HubSpot as a user; returns the time HubSpot stamped on the write.
+async fn edit_at(kit: &Tw, id: i64, properties: serde_json::Value) -> DateTime<Utc> {
+    let record = kit
+        .post(
+            &format!("/_emulator/objects/contacts/{id}"),
+            json!({ "properties": properties }),
+        )
+        .await;
+    record["updatedAt"]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .expect("updatedAt")
+}
+
+/// Edits `firstname` in PostgreSQL; returns the capture time of the change.
+async fn pg_edit_at(kit: &Tw, id: i64, value: &str) -> DateTime<Utc> {
+    kit.sql(&format!(
+        "UPDATE hubspot.contacts SET firstname = '{value}' WHERE hs_object_id = {id}"
+    ))
+    .await;
+    kit.scalar("SELECT max(changed_at) FROM hubsync.outbox")
+        .await
+}
+
+/// Waits (polling, with a deadline) until both clocks are past `t` by more than
+/// `window_ms`, so the next write is outside the skew window of `t`.
+async fn wait_past(kit: &Tw, t: DateTime<Utc>, window_ms: u64) {
+    let target = t + Duration::milliseconds(i64::try_from(window_ms).unwrap_or(0) + 1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let db: DateTime<Utc> = kit.scalar("SELECT clock_timestamp()").await;
+        if Utc::now() > target && db > target {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "clock did not pass {t}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}
+
+async fn firstname_shadow(kit: &Tw, id: i64) -> (Option<String>, Option<DateTime<Utc>>) {
+    let conn = kit.store().client().await.expect("conn");
+    let row = conn
+        .query_one(
+            "SELECT value, hubspot_version FROM hubsync.shadow \
+             WHERE object = 'contacts' AND hs_object_id = $1 AND field = 'firstname'",
+            &[&id],
+        )
+        .await
+        .expect("shadow");
+    (row.get(0), row.get(1))
+}
+
+/// HubSpot's `firstname` edit is older than PostgreSQL's, but HubSpot's `lastname` was
+/// edited after both, so the record's `updatedAt` is newer than PostgreSQL's edit:
+/// `last-write-wins` orders by the field's own timestamp (its property history), and
+/// PostgreSQL's later edit wins. HubSpot's unrelated `lastname` edit still reaches
+/// PostgreSQL.
+#[tokio::test(flavor = "multi_thread")]
+async fn last_write_wins_orders_by_the_fields_own_timestamp() {
+    const WINDOW: u64 = 20;
+    let kit = lww(WINDOW, model::Side::HubSpot).await;
+    let id = synced_contact(&kit, "field-ts@example.com").await;
+    let hs_firstname = edit_at(&kit, id, json!({"firstname": "FromHubSpot"})).await;
+    wait_past(&kit, hs_firstname, WINDOW).await;
+    let pg_firstname = pg_edit_at(&kit, id, "FromPostgres").await;
+    wait_past(&kit, pg_firstname, WINDOW).await;
+    let hs_lastname = edit_at(&kit, id, json!({"lastname": "Later"})).await;
+    assert!(hs_firstname < pg_firstname && pg_firstname < hs_lastname);
+
+    kit.pass().await;
+    assert_eq!(
+        both_sides(&kit, id).await,
+        ("FromPostgres".to_owned(), "FromPostgres".to_owned())
+    );
+    let lastname: String = kit
+        .scalar(&format!(
+            "SELECT lastname FROM hubspot.contacts WHERE hs_object_id = {id}"
+        ))
+        .await;
+    assert_eq!(lastname, "Later");
+    let audited: String = kit
+        .scalar(
+            "SELECT direction::text FROM hubsync.audit WHERE action = 'conflict_resolved' \
+             ORDER BY id DESC LIMIT 1",
+        )
+        .await;
+    assert_eq!(audited, "postgres_to_hubspot");
+    kit.reset_stats().await;
+    kit.pass().await;
+    assert_eq!(kit.write_calls().await, 0, "{}", kit.stats().await);
+}
+
+/// The mirror case: HubSpot's `firstname` edit is the later one (and `lastname` later
+/// still). HubSpot wins, and the shadow records the field's own timestamp as HubSpot's
+/// version of it, not the record's `updatedAt`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_later_hubspot_field_edit_wins_and_its_timestamp_is_the_shadow_version() {
+    const WINDOW: u64 = 20;
+    let kit = lww(WINDOW, model::Side::Postgres).await;
+    let id = synced_contact(&kit, "field-ts-hs@example.com").await;
+    let pg_firstname = pg_edit_at(&kit, id, "FromPostgres").await;
+    wait_past(&kit, pg_firstname, WINDOW).await;
+    let hs_firstname = edit_at(&kit, id, json!({"firstname": "FromHubSpot"})).await;
+    wait_past(&kit, hs_firstname, 1).await;
+    let hs_lastname = edit_at(&kit, id, json!({"lastname": "Later"})).await;
+    assert!(pg_firstname < hs_firstname && hs_firstname < hs_lastname);
+
+    kit.pass().await;
+    assert_eq!(
+        both_sides(&kit, id).await,
+        ("FromHubSpot".to_owned(), "FromHubSpot".to_owned())
+    );
+    assert_eq!(
+        firstname_shadow(&kit, id).await,
+        (Some("FromHubSpot".to_owned()), Some(hs_firstname))
+    );
+    kit.reset_stats().await;
+    kit.pass().await;
+    assert_eq!(kit.write_calls().await, 0, "{}", kit.stats().await);
+}
+
+/// Writes within the skew window are concurrent: the configured tie side wins, even
+/// when the other side's write is the later one by the clocks.
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_within_the_skew_window_go_to_the_tie_side() {
+    for (tie, winner) in [
+        (model::Side::HubSpot, "FromHubSpot"),
+        (model::Side::Postgres, "FromPostgres"),
+    ] {
+        let kit = lww(1_000, tie).await;
+        let id = synced_contact(&kit, "tie@example.com").await;
+        let hs_firstname = edit_at(&kit, id, json!({"firstname": "FromHubSpot"})).await;
+        pg_edit_at(&kit, id, "FromPostgres").await;
+        // PostgreSQL's change half a window after HubSpot's: later, but concurrent.
+        kit.sql(&format!(
+            "UPDATE hubsync.outbox SET changed_at = '{}'",
+            (hs_firstname + Duration::milliseconds(500)).to_rfc3339()
+        ))
+        .await;
+        kit.pass().await;
+        assert_eq!(
+            both_sides(&kit, id).await,
+            (winner.to_owned(), winner.to_owned()),
+            "ties to {tie}"
+        );
+        kit.reset_stats().await;
+        kit.pass().await;
+        assert_eq!(kit.write_calls().await, 0, "{}", kit.stats().await);
+    }
 }

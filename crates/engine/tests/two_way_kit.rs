@@ -105,7 +105,7 @@ impl Tw {
             .await
             .expect("mapping")
             .expect("table");
-        TwoWayObject::new(mapping, self.rules.clone())
+        TwoWayObject::new(mapping, self.rules.clone()).with_history(self.client.clone())
     }
 
     /// HubSpot → PostgreSQL.

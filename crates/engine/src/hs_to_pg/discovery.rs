@@ -29,6 +29,8 @@ pub struct ObjectContext {
     pub synced: Vec<String>,
     /// The property names sent to HubSpot when reading records.
     pub requested: Vec<String>,
+    /// The client the records are read with (two-way merges read property history with it).
+    pub hubspot: HubSpotClient,
 }
 
 impl ObjectContext {
@@ -110,6 +112,7 @@ pub async fn discover(
         mapping,
         synced,
         requested,
+        hubspot: client.clone(),
     })
 }
 

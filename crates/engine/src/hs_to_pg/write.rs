@@ -57,8 +57,7 @@ pub async fn write_records(
     }
     if ctx.settings.direction == crate::settings::Direction::TwoWay {
         // Two-way: merge against the shadow first (echoes dropped, conflicts by policy).
-        let object =
-            crate::two_way::TwoWayObject::new(ctx.mapping.clone(), ctx.settings.rules.clone());
+        let object = crate::two_way::TwoWayObject::from_context(ctx);
         rows = crate::two_way::inbound(tx, &object, rows, chrono::Utc::now())
             .await?
             .rows;

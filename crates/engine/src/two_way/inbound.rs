@@ -7,7 +7,10 @@
 //! - equal to the shadow (an echo of hubsync's own write) → advanced in the shadow, and
 //!   dropped from the row when PostgreSQL has a newer pending change of it (no flip-flop);
 //! - older than what the shadow has seen → dropped;
-//! - changed on both sides → the policy: HubSpot wins (kept, the pending PostgreSQL change
+//! - changed on both sides → the policy (`last-write-wins` by each side's version of that
+//!   field: HubSpot's property timestamp, read from its history when the record's
+//!   `updatedAt` would let HubSpot win; PostgreSQL's newest pending change of the column):
+//!   HubSpot wins (kept, the pending PostgreSQL change
 //!   of that field is acknowledged in the shadow so it is not sent), PostgreSQL wins (dropped
 //!   from the row; the pending change is sent by the writer), or manual (dropped, both
 //!   values recorded in `hubsync.conflicts`);
@@ -37,12 +40,13 @@ use uuid::Uuid;
 
 use super::{
     TwoWayObject,
+    inbound_field::{InboundDecision, InboundField, RowValue, Tally, decide},
     object::{ARCHIVED_COLUMN, ROW_ID_PROPERTY},
     shadow_io::{self, ms, postgres_version},
     unrecorded,
 };
-use crate::merge::{FieldInput, FieldOutcome, MergeContext, merge_field};
-use crate::model::{FieldValue, Observed, Side, Version};
+use crate::merge::MergeContext;
+use crate::model::{FieldValue, Observed, ShadowField, Side, Version};
 use crate::policy::Direction;
 
 /// What the inbound merge decided for a batch of HubSpot records.
@@ -63,19 +67,32 @@ pub struct InboundOutcome {
     pub dropped_deleted: u64,
     /// Records linked to the row that created them through `hubsync_row_id`.
     pub linked: u64,
+    /// `last-write-wins` conflicts decided by the field's own HubSpot timestamp (read from
+    /// its property history) rather than the record's `updatedAt`.
+    pub by_field_timestamp: u64,
 }
 
-/// PostgreSQL's pending (not yet sent) changes of one record.
-#[derive(Debug, Clone)]
-struct PendingChange {
-    columns: BTreeSet<String>,
-    version: Version,
+/// PostgreSQL's pending (not yet sent) changes of one record: per changed column, the
+/// version of its newest change (outbox id and capture time).
+type PendingChange = HashMap<String, Version>;
+
+/// One field of one incoming record, with its decision.
+struct FieldPlan {
+    field: String,
+    hubspot: Observed,
+    postgres: Option<Observed>,
+    echo: Option<ShadowField>,
+    decision: InboundDecision,
 }
 
 /// Merges HubSpot records of a two-way object against the shadow and PostgreSQL's pending
 /// changes; returns the rows to write. Writes the shadow, conflicts and audit entries
 /// through `client`: call it in the (tagged) transaction that then writes the rows, so
 /// both commit together.
+///
+/// HubSpot's version of a field is the record's `updatedAt` unless a `last-write-wins`
+/// conflict needs the field's own timestamp: those are read from HubSpot's property
+/// history ([`TwoWayObject::history`]) for the records and properties in conflict only.
 ///
 /// # Errors
 /// Database errors (the caller's transaction is then unusable).
@@ -105,10 +122,8 @@ pub async fn inbound<C: GenericClient>(
         now_ms: ms(now),
     };
 
-    let mut shadow_writes = Vec::new();
-    let mut audits = Vec::new();
-    let mut reassert: Vec<(i64, String)> = Vec::new();
-    let mut kept = Vec::with_capacity(rows.len());
+    // Every field decided with HubSpot's record version first.
+    let mut records = Vec::with_capacity(rows.len());
     for mut row in rows {
         let id = row.hs_object_id;
         if deleted.contains(&id) {
@@ -120,115 +135,89 @@ pub async fn inbound<C: GenericClient>(
         // A pending archive in PostgreSQL (archived_at set) wins over HubSpot's live copy:
         // the row stays archived and the writer archives the record (delete wins).
         if let Some(archived) = pg
-            .filter(|p| p.columns.contains(ARCHIVED_COLUMN))
+            .filter(|p| p.contains_key(ARCHIVED_COLUMN))
             .and_then(|_| current.get(&id))
             .and_then(|r| r.archived_at)
         {
             row.archived_at = Some(archived);
         }
         let record_shadow = shadows.get(&id);
-        let fields: Vec<String> = row.properties.keys().cloned().collect();
-        for field in fields {
-            let rule = object.rules.resolve(&field);
-            if rule.direction == Direction::HubSpotToPostgres && object.rules.is_read_only(&field) {
+        let mut fields = Vec::new();
+        for (field, raw) in &row.properties {
+            let rule = object.rules.resolve(field);
+            if rule.direction == Direction::HubSpotToPostgres && object.rules.is_read_only(field) {
                 continue; // HubSpot owns it outright: no shadow needed.
             }
-            let raw = row.properties.get(&field).cloned().flatten();
-            let hs_obs = Observed::new(canonical(object, &field, raw), hs_version);
-            let pg_obs = pg.and_then(|p| pg_observation(object, &field, p, current.get(&id)));
-            let stored_shadow = record_shadow.and_then(|s| s.get(&field));
-            let echo = pg_obs.as_ref().and_then(|_| {
-                let column = object.mapping.column_for(&field)?;
+            let hubspot = Observed::new(canonical(object, field, raw.clone()), hs_version);
+            let postgres = pg.and_then(|p| pg_observation(object, field, p, current.get(&id)));
+            let stored = record_shadow.and_then(|s| s.get(field));
+            let echo = postgres.as_ref().and_then(|_| {
+                let column = object.mapping.column_for(field)?;
                 let sent = sent.get(&id).and_then(|s| s.get(&column.column));
-                unrecorded::echo_shadow(stored_shadow, &hs_obs.value, hs_version, sent, ctx.now_ms)
+                unrecorded::echo_shadow(stored, &hubspot.value, hs_version, sent, ctx.now_ms)
             });
-            let shadow = echo.as_ref().or(stored_shadow);
-            let merged = merge_field(
-                FieldInput {
-                    shadow,
-                    hubspot: Some(&hs_obs),
-                    postgres: pg_obs.as_ref(),
-                },
-                rule,
-                &ctx,
-            );
-            let mut keep = |value: Option<FieldValue>| match value {
-                Some(v) => {
+            let mut plan = FieldPlan {
+                field: field.clone(),
+                hubspot,
+                postgres,
+                echo,
+                decision: InboundDecision::default(),
+            };
+            plan.decision = plan.decide(stored, object, &ctx);
+            fields.push(plan);
+        }
+        records.push((row, fields));
+    }
+    out.by_field_timestamp = order_by_field_timestamps(object, &mut records, &shadows, &ctx).await;
+
+    let mut shadow_writes = Vec::new();
+    let mut audits = Vec::new();
+    let mut reassert: Vec<(i64, String)> = Vec::new();
+    let mut kept = Vec::with_capacity(records.len());
+    for (mut row, fields) in records {
+        let id = row.hs_object_id;
+        for FieldPlan {
+            field, decision, ..
+        } in fields
+        {
+            match decision.tally {
+                Tally::None => {}
+                Tally::Echo => out.echoes += 1,
+                Tally::HeldBack => out.held_back += 1,
+                Tally::Resolved => out.resolved_conflicts += 1,
+                Tally::Manual => out.manual_conflicts += 1,
+            }
+            match decision.row {
+                RowValue::Leave => {}
+                RowValue::Set(v) => {
                     row.properties.insert(field.clone(), v);
                 }
-                None => {
+                RowValue::Drop => {
                     row.properties.remove(&field);
                 }
-            };
-            match &merged.outcome {
-                FieldOutcome::ApplyToPostgres(v) => keep(Some(v.clone())),
-                FieldOutcome::Agreed | FieldOutcome::NoOp if pg_obs.is_none() => {}
-                FieldOutcome::Echo(_) if pg_obs.is_none() => out.echoes += 1,
-                FieldOutcome::Echo(_) => {
-                    out.echoes += 1;
-                    keep(None);
-                }
-                FieldOutcome::Agreed | FieldOutcome::NoOp => keep(None),
-                FieldOutcome::ApplyToHubSpot(_) => {
-                    // PostgreSQL's pending change goes out with the writer, which updates
-                    // the shadow once HubSpot accepted it. An unrecorded write of hubsync's
-                    // that HubSpot holds is recorded as agreed first.
-                    keep(None);
-                    if let Some(s) = &echo {
-                        shadow_writes.push(shadow_io::to_store(name, id, &field, s));
-                    }
-                    continue;
-                }
-                FieldOutcome::Stale(_) => {
-                    out.held_back += 1;
-                    keep(None);
-                }
-                FieldOutcome::Conflict(r) => {
-                    out.resolved_conflicts += 1;
-                    audits.push(
-                        AuditEntry {
-                            hs_object_id: Some(id),
-                            ..AuditEntry::new(
-                                audit_direction(r.winner),
-                                object.name(),
-                                "conflict_resolved",
-                            )
-                        }
-                        .change(
-                            &field,
-                            r.overridden.as_deref(),
-                            r.value.as_deref(),
-                        ),
-                    );
-                    if r.winner == Side::HubSpot {
-                        keep(Some(r.value.clone()));
-                    } else {
-                        // The shadow stays as it was: the writer then sees PostgreSQL's
-                        // value as a change and sends it.
-                        keep(None);
-                        if pg_obs.is_none() {
-                            // HubSpot changed a field PostgreSQL owns: remember HubSpot's value
-                            // as the agreed one, so the queued re-send is a change.
-                            let mut s = merged.shadow.clone().unwrap_or_else(|| empty_shadow(&ctx));
-                            s.value = hs_obs.value.clone();
-                            shadow_writes.push(shadow_io::to_store(name, id, &field, &s));
-                            reassert.push((id, field.clone()));
-                        }
-                        continue;
-                    }
-                }
-                FieldOutcome::Manual(open) => {
-                    out.manual_conflicts += 1;
-                    keep(None);
-                    let c = shadow_io::new_conflict(name, id, &field, shadow, open);
-                    conflicts::record(client, &c).await?;
-                    continue;
-                }
             }
-            if let Some(s) = &merged.shadow
-                && Some(s) != stored_shadow
-            {
+            if let Some(r) = &decision.audit {
+                audits.push(
+                    AuditEntry {
+                        hs_object_id: Some(id),
+                        ..AuditEntry::new(audit_direction(r.winner), name, "conflict_resolved")
+                    }
+                    .change(
+                        &field,
+                        r.overridden.as_deref(),
+                        r.value.as_deref(),
+                    ),
+                );
+            }
+            if let Some((base, open)) = &decision.conflict {
+                let c = shadow_io::new_conflict(name, id, &field, base.as_ref(), open);
+                conflicts::record(client, &c).await?;
+            }
+            if let Some(s) = &decision.shadow {
                 shadow_writes.push(shadow_io::to_store(name, id, &field, s));
+            }
+            if decision.resend {
+                reassert.push((id, field));
             }
         }
         kept.push(row);
@@ -240,15 +229,81 @@ pub async fn inbound<C: GenericClient>(
     Ok(out)
 }
 
-fn empty_shadow(ctx: &MergeContext) -> crate::model::ShadowField {
-    crate::model::ShadowField {
-        value: None,
-        hubspot_version: None,
-        postgres_version: None,
-        agreed_at_ms: ctx.now_ms,
-        origin: None,
-        conflict: None,
+impl FieldPlan {
+    fn decide(
+        &self,
+        stored: Option<&ShadowField>,
+        object: &TwoWayObject,
+        ctx: &MergeContext,
+    ) -> InboundDecision {
+        let input = InboundField {
+            stored,
+            echo: self.echo.as_ref(),
+            hubspot: &self.hubspot,
+            postgres: self.postgres.as_ref(),
+        };
+        decide(input, object.rules.resolve(&self.field), ctx)
     }
+}
+
+/// Re-decides the `last-write-wins` conflicts HubSpot won by its record version with each
+/// field's own timestamp (the newest history entry holding the value observed), read in
+/// one batch read per 50 records. Returns how many fields were re-decided. If HubSpot
+/// cannot be asked, the record version stands (logged): HubSpot keeps the field and
+/// PostgreSQL's value is in the audit log.
+async fn order_by_field_timestamps(
+    object: &TwoWayObject,
+    records: &mut [(RecordRow, Vec<FieldPlan>)],
+    shadows: &shadow_io::Shadows,
+    ctx: &MergeContext,
+) -> u64 {
+    let mut ids = Vec::new();
+    let mut properties = BTreeSet::new();
+    for (row, fields) in records.iter() {
+        let wanted: Vec<&FieldPlan> = fields
+            .iter()
+            .filter(|f| f.decision.hubspot_won_by_time())
+            .collect();
+        if let (false, Ok(id)) = (wanted.is_empty(), u64::try_from(row.hs_object_id)) {
+            ids.push(id);
+            properties.extend(wanted.iter().map(|f| f.field.clone()));
+        }
+    }
+    let Some(hubspot) = object.history.as_ref().filter(|_| !ids.is_empty()) else {
+        return 0;
+    };
+    let properties: Vec<String> = properties.into_iter().collect();
+    let read = hubspot
+        .property_history(object.name(), &ids, &properties)
+        .await;
+    let Some(history) = read.map_err(|e| history_unavailable(object, &e)).ok() else {
+        return 0;
+    };
+    let mut redecided = 0;
+    for (row, fields) in records.iter_mut() {
+        let id = row.hs_object_id;
+        for plan in fields.iter_mut() {
+            if !plan.decision.hubspot_won_by_time() {
+                continue;
+            }
+            let raw = row.properties.get(&plan.field).cloned().flatten();
+            let Some(at) = u64::try_from(id)
+                .ok()
+                .and_then(|k| history.written_at(k, &plan.field, raw.as_deref()))
+            else {
+                continue;
+            };
+            let version = Version::hubspot(ms(at)).min(plan.hubspot.version);
+            plan.hubspot.version = version;
+            if let Some(echo) = plan.echo.as_mut() {
+                echo.hubspot_version = Some(version);
+            }
+            let stored = shadows.get(&id).and_then(|s| s.get(&plan.field));
+            plan.decision = plan.decide(stored, object, ctx);
+            redecided += 1;
+        }
+    }
+    redecided
 }
 
 /// The audit direction of a write towards the loser of a conflict won by `winner`.
@@ -277,11 +332,9 @@ fn pg_observation(
     row: Option<&StoredRow>,
 ) -> Option<Observed> {
     let column = object.mapping.column_for(field)?;
-    if !pending.columns.contains(&column.column) {
-        return None;
-    }
+    let version = *pending.get(&column.column)?;
     let value = row?.properties.get(field).cloned().flatten();
-    Some(Observed::new(value, pending.version))
+    Some(Observed::new(value, version))
 }
 
 /// Outbox entries of the records `$2`: by id, or by row key for entries captured before the
@@ -300,8 +353,8 @@ pub(crate) fn entries_of_records(object: &TwoWayObject, o: &str) -> (String, Str
     (record_id, filter)
 }
 
-/// Pending outbox changes (not deletes) of these HubSpot ids: changed columns and the
-/// newest entry's version.
+/// Pending outbox changes (not deletes) of these HubSpot ids: per changed column, the
+/// version of the newest entry that changed it.
 async fn pending_changes<C: GenericClient>(
     client: &C,
     object: &TwoWayObject,
@@ -309,28 +362,24 @@ async fn pending_changes<C: GenericClient>(
 ) -> Result<HashMap<i64, PendingChange>, StoreError> {
     let (record_id, filter) = entries_of_records(object, "o");
     let sql = format!(
-        "SELECT {record_id} AS rid, max(o.id), max(o.changed_at), \
-           array_agg(DISTINCT c) FILTER (WHERE c IS NOT NULL) \
-         FROM hubsync.outbox o LEFT JOIN LATERAL unnest(o.changed_columns) AS c ON true \
+        "SELECT {record_id} AS rid, c, max(o.id), max(o.changed_at) \
+         FROM hubsync.outbox o CROSS JOIN LATERAL unnest(o.changed_columns) AS c \
          WHERE {filter} AND o.op <> 'DELETE' \
-         GROUP BY rid"
+         GROUP BY rid, c"
     );
     let rows = client
         .query(&sql, &[&object.name(), &ids])
         .await
         .map_err(|e| StoreError::postgres("read pending outbox changes", e))?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| {
-            let id: i64 = r.get::<_, Option<i64>>(0)?;
-            let columns: Option<Vec<String>> = r.get(3);
-            let change = PendingChange {
-                columns: columns.unwrap_or_default().into_iter().collect(),
-                version: postgres_version(r.get(1), r.get(2)),
-            };
-            Some((id, change))
-        })
-        .collect())
+    let mut out: HashMap<i64, PendingChange> = HashMap::new();
+    for r in &rows {
+        let Some(id) = r.get::<_, Option<i64>>(0) else {
+            continue;
+        };
+        let version = postgres_version(r.get(2), r.get(3));
+        out.entry(id).or_default().insert(r.get(1), version);
+    }
+    Ok(out)
 }
 
 /// Ids PostgreSQL deleted: a pending DELETE in the outbox, or a record hubsync synced
@@ -354,6 +403,13 @@ async fn deleted_in_postgres<C: GenericClient>(
         .await
         .map_err(|e| StoreError::postgres("find records deleted in PostgreSQL", e))?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Logs that the property history could not be read (the record versions stand).
+fn history_unavailable(object: &TwoWayObject, e: &hubsync_hubspot::HubSpotError) {
+    tracing::warn!(object = object.name(), error = %e,
+        "HubSpot's property history could not be read: last-write-wins conflicts ordered by \
+         the records' updatedAt");
 }
 
 /// Links records carrying `hubsync_row_id` to the row that created them when that row has

@@ -3,12 +3,15 @@
 //! manual resolutions, and the object description ([`TwoWayObject`]) that the PostgreSQL →
 //! HubSpot writer ([`crate::pg_to_hs`]) shares.
 //!
-//! The decisions themselves are [`crate::merge::merge_field`]'s; this module feeds it
-//! observations read from PostgreSQL (the shadow, pending outbox changes, current rows) and
-//! carries its outcomes out: rows to write, shadow updates, conflict records, audit entries.
+//! The decisions themselves are [`crate::merge::merge_field`]'s, turned into what the pull
+//! writes by the pure `inbound_field::decide`; this module feeds them observations read from
+//! PostgreSQL (the shadow, pending outbox changes, current rows) and HubSpot (per-property
+//! timestamps for `last-write-wins` conflicts) and carries the outcomes out: rows to write,
+//! shadow updates, conflict records, audit entries.
 //! docs/conflicts.md describes the behaviour for users.
 
 mod inbound;
+pub(crate) mod inbound_field;
 mod object;
 mod resolve;
 pub(crate) mod shadow_io;

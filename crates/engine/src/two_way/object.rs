@@ -1,6 +1,7 @@
 //! [`TwoWayObject`]: one object's table mapping plus its per-field rules, as both directions
 //! of two-way sync see it, and the capture spec derived from it.
 
+use hubsync_hubspot::HubSpotClient;
 use hubsync_store::{
     CaptureSpec,
     schema::{ColumnMapping, TableMapping},
@@ -23,7 +24,7 @@ pub(crate) const ROW_ID_COLUMN: &str = "hubsync_row_id";
 pub(crate) const ARCHIVED_COLUMN: &str = "archived_at";
 
 /// One object under two-way (or PostgreSQL → HubSpot) sync.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct TwoWayObject {
     /// The table mapping (from `hubsync_store::catalog`).
     pub mapping: TableMapping,
@@ -32,6 +33,11 @@ pub struct TwoWayObject {
     pub rules: FieldRules,
     /// How `last-write-wins` compares the two sides' clocks.
     pub clock: SkewRule,
+    /// Where the inbound merge reads HubSpot's per-property timestamps to order a
+    /// `last-write-wins` conflict by the field's own write ([`Self::with_history`]). Without
+    /// it the record's `updatedAt` stands in (an upper bound: HubSpot may win a conflict it
+    /// should have lost, never the other way round).
+    pub history: Option<HubSpotClient>,
 }
 
 impl TwoWayObject {
@@ -48,9 +54,26 @@ impl TwoWayObject {
         let rules = rules.with_read_only(read_only);
         TwoWayObject {
             mapping,
+            clock: rules.skew(),
             rules,
-            clock: SkewRule::default(),
+            history: None,
         }
+    }
+
+    /// The object as a pass sees it: its mapping and rules, reading property history with
+    /// the pass's HubSpot client.
+    #[must_use]
+    pub fn from_context(ctx: &crate::hs_to_pg::ObjectContext) -> TwoWayObject {
+        TwoWayObject::new(ctx.mapping.clone(), ctx.settings.rules.clone())
+            .with_history(ctx.hubspot.clone())
+    }
+
+    /// The object, reading HubSpot's property history through `client` when a conflict
+    /// needs a field's own timestamp.
+    #[must_use]
+    pub fn with_history(mut self, client: HubSpotClient) -> TwoWayObject {
+        self.history = Some(client);
+        self
     }
 
     /// The HubSpot object name.

@@ -67,7 +67,7 @@ async fn write_back(pipelines: &HsToPg, store: &Store, only: &[String]) -> anyho
         {
             continue;
         }
-        let object = TwoWayObject::new(ctx.mapping.clone(), ctx.settings.rules.clone());
+        let object = TwoWayObject::from_context(ctx);
         pg_to_hs::prepare(store, client, &object).await?;
         if ctx.settings.direction == Direction::TwoWay {
             two_way::apply_resolutions(store, client, &object).await?;

@@ -148,5 +148,5 @@ impl Shared {
 
 /// The object as the two-way merge and the writer see it.
 pub(crate) fn two_way_object(ctx: &ObjectContext) -> TwoWayObject {
-    TwoWayObject::new(ctx.mapping.clone(), ctx.settings.rules.clone())
+    TwoWayObject::from_context(ctx)
 }
