@@ -34,9 +34,13 @@
 //! primary association column (`contacts.company_id`) is kept equal to the target of the
 //! primary type (1 contact→company, 5 deal→company, 26 ticket→company).
 
+mod writeback;
+
 use std::collections::BTreeMap;
 
 use deadpool_postgres::GenericClient;
+
+pub use writeback::{SentLink, hubspot_ids_of_rows, record_sent_links};
 
 use crate::{
     capture::CaptureSpec,
