@@ -10,7 +10,7 @@
 //! - [`coalesce`]: a record's pending PostgreSQL changes folded into one net change.
 //!
 //! The I/O pipelines built on top feed it observations from HubSpot and PostgreSQL and carry
-//! out the plans it returns.
+//! out the plans it returns; [`webhook_inbox`] applies the webhook events the daemon stores.
 
 pub mod clock;
 pub mod coalesce;
@@ -24,3 +24,4 @@ pub mod policy;
 pub mod record;
 pub mod settings;
 pub mod two_way;
+pub mod webhook_inbox;

@@ -17,10 +17,11 @@ use axum::{
     extract::State,
     http::{HeaderMap, Method, StatusCode, Uri, header},
 };
-use chrono::{DateTime, Utc};
+use chrono::Utc;
+use hubsync_engine::webhook_inbox::inbox_event;
 use hubsync_hubspot::webhook::{
     SIGNATURE_HEADER, SIGNATURE_V3_HEADER, SIGNATURE_VERSION_HEADER, SignatureError,
-    SignatureVerifier, SignedRequest, TIMESTAMP_HEADER, WebhookEvent, parse_events,
+    SignatureVerifier, SignedRequest, TIMESTAMP_HEADER, parse_events,
 };
 use hubsync_store::{
     Store,
@@ -100,7 +101,7 @@ impl Receiver {
                 return (StatusCode::BAD_REQUEST, "malformed");
             }
         };
-        let rows: Vec<InboxEvent> = events.into_iter().map(to_inbox).collect();
+        let rows: Vec<InboxEvent> = events.into_iter().map(inbox_event).collect();
         match tokio::time::timeout(STORE_TIMEOUT, self.store_events(&rows)).await {
             Ok(Ok((new, duplicate))) => {
                 metrics::counter!(names::WEBHOOK_EVENTS, "outcome" => "new").increment(new);
@@ -151,45 +152,9 @@ impl Receiver {
     }
 }
 
-/// The plural object name hubsync's config uses for an event's object (`contact` →
-/// `contacts`, `0-3` → `deals`); other type ids (custom objects) are kept as they are and
-/// resolved by the inbox worker.
-pub(crate) fn object_name(event_object: &str) -> String {
-    match event_object {
-        "contact" | "0-1" => "contacts",
-        "company" | "0-2" => "companies",
-        "deal" | "0-3" => "deals",
-        "ticket" | "0-5" => "tickets",
-        "product" | "0-7" => "products",
-        "line_item" | "0-8" => "line_items",
-        other => other,
-    }
-    .to_owned()
-}
-
-fn to_inbox(mut event: WebhookEvent) -> InboxEvent {
-    event.property_value = None;
-    let occurred_at = DateTime::<Utc>::from_timestamp_millis(event.occurred_at);
-    InboxEvent {
-        event_id: event.event_id.to_string(),
-        object: object_name(event.object()),
-        hs_object_id: event.object_id.and_then(|id| i64::try_from(id).ok()),
-        subscription_type: Some(event.subscription_type.clone()),
-        occurred_at,
-        payload: serde_json::to_value(&event).unwrap_or(serde_json::Value::Null),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn object_names_follow_the_config() {
-        assert_eq!(object_name("contact"), "contacts");
-        assert_eq!(object_name("0-3"), "deals");
-        assert_eq!(object_name("2-123"), "2-123");
-    }
 
     /// Builds a v3-signed delivery of `body` for `http://hubsync.test/hook`.
     fn signed(body: &str, secret: &str) -> (Uri, HeaderMap) {
@@ -258,7 +223,7 @@ mod tests {
         let body = br#"[{"eventId":7,"occurredAt":1711234567890,"subscriptionType":"contact.propertyChange",
             "objectId":123,"propertyName":"email","propertyValue":"secret@example.com"}]"#;
         let events = parse_events(body).expect("parses");
-        let row = to_inbox(events.into_iter().next().expect("one"));
+        let row = inbox_event(events.into_iter().next().expect("one"));
         assert_eq!(row.event_id, "7");
         assert_eq!(row.object, "contacts");
         assert_eq!(row.hs_object_id, Some(123));
