@@ -1,5 +1,6 @@
 //! Integration tests for this crate (one binary).
 
+mod associations_writeback;
 mod hs_to_pg;
 mod sim;
 mod two_way;

@@ -2,7 +2,8 @@
 //! coalesced per record, merged field by field against the shadow copy, and written with
 //! HubSpot's batch endpoints — creates as upserts keyed on the unique `hubsync_row_id`
 //! property (no duplicate after a crash), updates of only the changed fields, archives for
-//! `DELETE` or `archived_at`, and primary-association changes through associations v4.
+//! `DELETE` or `archived_at`, and primary-association changes through associations v4;
+//! then the application's junction-row changes of the object's pairs ([`associations`]).
 //!
 //! Per record, the HubSpot id, the shadow, `hubsync.record_state` (synced / failed with
 //! HubSpot's message) and the outbox acknowledgement commit in one transaction after HubSpot
@@ -10,7 +11,9 @@
 //! bisecting a batch HubSpot rejected whole) is marked failed and its entries kept; the
 //! others go on (lessons 25, 26). A failed record is retried when its row changes again.
 
+mod associations;
 mod bisect;
+mod links;
 mod outcome;
 mod plan;
 mod send;
@@ -133,6 +136,7 @@ pub async fn prepare(
     ensure_row_id_property(hubspot, object.name()).await?;
     let client = store.client().await?;
     install_capture(&client, &object.capture_spec()).await?;
+    associations::prepare(store, object).await?;
     Ok(())
 }
 
@@ -232,9 +236,14 @@ pub async fn drain(
             break;
         }
     }
+    // Junction rows after the records, so a record created just now has its id.
+    let links = associations::drain(store, hubspot, object, options).await;
     match first_error {
         Some(e) => Err(e),
-        None => Ok(report),
+        None => {
+            report.absorb(&links?);
+            Ok(report)
+        }
     }
 }
 
