@@ -1,8 +1,8 @@
 //! What every request passes through before reaching a route: the 414 check on over-long
 //! request lines (HubSpot's HTML page, §15), bearer-token authentication (§1.3), the body size
 //! limit, JSON 404/405 answers for unknown routes, HubSpot error bodies for framework
-//! rejections, and `X-HubSpot-Correlation-Id` on every
-//! response (§0).
+//! rejections, and `X-HubSpot-Correlation-Id` on every response (§0) — the last one per
+//! public route is kept in the stats (`last_correlation_ids`).
 
 use axum::{
     Router,
@@ -15,6 +15,7 @@ use axum::{
 use crate::{
     AppState,
     error::{ApiError, CORRELATION_HEADER, new_correlation_id},
+    stats::route_label,
 };
 
 /// HubSpot's front end answers an over-long URL with this HTML page (airbyte #33976).
@@ -40,7 +41,10 @@ pub(crate) fn outer_layers(app: Router<AppState>, state: &AppState) -> Router<Ap
             state.clone(),
             limit_request_line,
         ))
-        .layer(middleware::map_response(add_correlation_id))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            add_correlation_id,
+        ))
 }
 
 async fn require_bearer(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -114,11 +118,32 @@ async fn hubspot_client_errors(response: Response) -> Response {
     ApiError::new(status, category, message).into_response()
 }
 
-async fn add_correlation_id(mut response: Response) -> Response {
-    if !response.headers().contains_key(CORRELATION_HEADER)
-        && let Ok(value) = HeaderValue::from_str(&new_correlation_id())
+/// Gives every answer a correlation id (error bodies already carry theirs in the header
+/// too) and records it per public route.
+async fn add_correlation_id(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    let route = (!path.starts_with("/_emulator")).then(|| route_label(request.method(), path));
+    let mut response = next.run(request).await;
+    let id = match response
+        .headers()
+        .get(CORRELATION_HEADER)
+        .and_then(|v| v.to_str().ok())
     {
-        response.headers_mut().insert(CORRELATION_HEADER, value);
+        Some(id) => Some(id.to_owned()),
+        None => {
+            let id = new_correlation_id();
+            HeaderValue::from_str(&id).ok().map(|value| {
+                response.headers_mut().insert(CORRELATION_HEADER, value);
+                id
+            })
+        }
+    };
+    if let (Some(route), Some(id)) = (route, id) {
+        state.traffic.stats.correlation(route, id);
     }
     response
 }

@@ -79,6 +79,9 @@ pub struct Counters {
     pub faults: FaultCounters,
     /// Webhook delivery.
     pub webhooks: WebhookCounters,
+    /// The `X-HubSpot-Correlation-Id` of the last answer per `METHOD /path` (keys as in
+    /// `by_route`), so a test can match what a client recorded with the emulator's answer.
+    pub last_correlation_ids: BTreeMap<String, String>,
 }
 
 impl Default for Counters {
@@ -92,6 +95,7 @@ impl Default for Counters {
             rate_limited_by_policy: BTreeMap::new(),
             faults: FaultCounters::default(),
             webhooks: WebhookCounters::default(),
+            last_correlation_ids: BTreeMap::new(),
         }
     }
 }
@@ -139,6 +143,16 @@ impl Stats {
                 route
             };
             *c.by_route.entry(key).or_default() += 1;
+        });
+    }
+
+    /// Remembers the correlation id of the last answer on `route` (bounded like `by_route`).
+    pub fn correlation(&self, route: String, id: String) {
+        self.update(|c| {
+            let known = c.last_correlation_ids.contains_key(&route);
+            if known || c.last_correlation_ids.len() < MAX_ROUTES {
+                c.last_correlation_ids.insert(route, id);
+            }
         });
     }
 

@@ -8,8 +8,14 @@
 //! belongs to (lessons.md #25, #26). A whole chunk rejected by HubSpot (e.g. 400 duplicate
 //! ids) becomes one [`ItemError`] covering that chunk's inputs; transport failures and
 //! exhausted retries fail the call.
+//!
+//! Every HTTP call of a chunked batch is kept in [`BatchOutcome::calls`] with the inputs it
+//! carried and HubSpot's correlation id (the `X-HubSpot-Correlation-Id` header, or the
+//! error body's `correlationId`), so a write can be traced to the exact call HubSpot's
+//! support can look up ([`BatchOutcome::correlation_id`]).
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -33,13 +39,35 @@ pub struct BatchOutcome {
     pub results: Vec<SimpleObject>,
     /// Inputs that failed.
     pub errors: Vec<ItemError>,
+    /// The HTTP calls made, in order (one per chunk).
+    pub calls: Vec<BatchCall>,
 }
 
 impl BatchOutcome {
     fn absorb(&mut self, other: Self) {
         self.results.extend(other.results);
         self.errors.extend(other.errors);
+        self.calls.extend(other.calls);
     }
+
+    /// HubSpot's correlation id of the call that carried input `index` (an index into the
+    /// caller's input slice), when HubSpot sent one.
+    pub fn correlation_id(&self, index: usize) -> Option<&str> {
+        self.calls
+            .iter()
+            .find(|c| c.inputs.contains(&index))
+            .and_then(|c| c.correlation_id.as_deref())
+    }
+}
+
+/// One HTTP call of a (possibly chunked) batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchCall {
+    /// The indices into the caller's input slice that this call carried.
+    pub inputs: Range<usize>,
+    /// HubSpot's correlation id of the call (`X-HubSpot-Correlation-Id`, or `correlationId`
+    /// of a whole-call error body).
+    pub correlation_id: Option<String>,
 }
 
 /// One failed input (or a rejected chunk).
@@ -196,19 +224,23 @@ fn parse_outcome(
     Ok(BatchOutcome {
         results: wire.results,
         errors,
+        calls: Vec::new(),
     })
 }
 
-/// A whole-chunk rejection as one item error, or the error itself when it isn't HubSpot's
-/// verdict on the inputs (transport, budget).
-fn chunk_rejection(err: HubSpotError, indices: Vec<usize>) -> Result<ItemError, HubSpotError> {
+/// A whole-chunk rejection as one item error with the call's correlation id, or the error
+/// itself when it isn't HubSpot's verdict on the inputs (transport, budget).
+fn chunk_rejection(
+    err: HubSpotError,
+    indices: Vec<usize>,
+) -> Result<(ItemError, Option<String>), HubSpotError> {
     let Some(api) = err.api().cloned() else {
         return Err(err);
     };
     if api.retryable {
         return Err(err);
     }
-    Ok(ItemError {
+    let item = ItemError {
         status: api.status,
         category: api.category,
         sub_category: api.sub_category,
@@ -216,7 +248,8 @@ fn chunk_rejection(err: HubSpotError, indices: Vec<usize>) -> Result<ItemError, 
         ids: api.context.get("ids").cloned().unwrap_or_default(),
         context: api.context,
         indices,
-    })
+    };
+    Ok((item, api.correlation_id))
 }
 
 /// Batch read request.
@@ -284,19 +317,26 @@ impl HubSpotClient {
             let keys = KeyIndex::new(part.iter().enumerate().map(|(i, k)| (offset + i, k)));
             let mut body = extra.clone();
             body.insert("inputs".to_owned(), Value::Array(values));
-            match self
+            let inputs = offset..offset + part.len();
+            let correlation_id = match self
                 .send_body(endpoint, Method::POST, url.clone(), &body)
                 .await
             {
                 Ok(answer) => {
-                    outcome.absorb(parse_outcome(endpoint, answer.status, &answer.body, &keys)?)
+                    outcome.absorb(parse_outcome(endpoint, answer.status, &answer.body, &keys)?);
+                    answer.correlation_id
                 }
                 Err(err) => {
-                    let indices = (offset..offset + part.len()).collect();
-                    outcome.errors.push(chunk_rejection(err, indices)?);
+                    let (item, correlation_id) = chunk_rejection(err, inputs.clone().collect())?;
+                    outcome.errors.push(item);
+                    correlation_id
                 }
-            }
-            offset += part.len();
+            };
+            offset = inputs.end;
+            outcome.calls.push(BatchCall {
+                inputs,
+                correlation_id,
+            });
         }
         Ok(outcome)
     }
@@ -570,12 +610,36 @@ mod tests {
             None,
             None,
         );
-        let item = chunk_rejection(err, vec![100, 101]).expect("an item error");
+        let (item, correlation) = chunk_rejection(err, vec![100, 101]).expect("an item error");
+        assert_eq!(correlation.as_deref(), Some("c"));
         assert_eq!(item.status, 400);
         assert_eq!(item.indices, vec![100, 101]);
         assert_eq!(item.ids, vec!["1"]);
         let retryable = HubSpotError::from_response("batch.update", 503, b"", None, None);
         assert!(chunk_rejection(retryable, vec![0]).is_err());
+    }
+
+    #[test]
+    fn each_input_has_the_correlation_id_of_its_call() {
+        let mut outcome = BatchOutcome::default();
+        for (inputs, id) in [
+            (0..100, Some("first")),
+            (100..150, None),
+            (150..151, Some("x")),
+        ] {
+            outcome.absorb(BatchOutcome {
+                calls: vec![BatchCall {
+                    inputs,
+                    correlation_id: id.map(str::to_owned),
+                }],
+                ..BatchOutcome::default()
+            });
+        }
+        assert_eq!(outcome.correlation_id(0), Some("first"));
+        assert_eq!(outcome.correlation_id(99), Some("first"));
+        assert_eq!(outcome.correlation_id(100), None);
+        assert_eq!(outcome.correlation_id(150), Some("x"));
+        assert_eq!(outcome.correlation_id(151), None);
     }
 
     #[test]

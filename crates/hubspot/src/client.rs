@@ -105,11 +105,16 @@ impl fmt::Debug for HubSpotClient {
     }
 }
 
+/// The header carrying HubSpot's id of one request (also `correlationId` in error bodies).
+pub(crate) const CORRELATION_HEADER: &str = "x-hubspot-correlation-id";
+
 /// An answer with a success status.
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub(crate) status: u16,
     pub(crate) body: Bytes,
+    /// `X-HubSpot-Correlation-Id` (HubSpot sends it on every answer).
+    pub(crate) correlation_id: Option<String>,
 }
 
 /// Installs ring as rustls' process-wide provider unless one is already installed.
@@ -318,16 +323,17 @@ fn answer(
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Answer, HubSpotError> {
+    let correlation = headers
+        .get(CORRELATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     if classify(status) == RetryAction::Successful {
         return Ok(Answer {
             status: status.as_u16(),
             body,
+            correlation_id: correlation,
         });
     }
-    let correlation = headers
-        .get("x-hubspot-correlation-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
     Err(HubSpotError::from_response(
         endpoint.label,
         status.as_u16(),

@@ -365,3 +365,55 @@ async fn a_mapping_change_by_sql_applies_to_the_running_daemon() {
     })
     .await;
 }
+
+/// A PostgreSQL → HubSpot write is audited with HubSpot's correlation id of the call that
+/// made it (the emulator's `X-HubSpot-Correlation-Id`), for creates and updates alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_to_hubspot_is_audited_with_hubspots_correlation_id() {
+    let kit = Kit::start(Knobs {
+        reconcile_every: "1h",
+        contacts: 2,
+    })
+    .await;
+    let id = kit.ids(1).await[0];
+    let audited = |action: &str, filter: String| {
+        format!(
+            "SELECT correlation_id FROM hubsync.audit WHERE direction = 'postgres_to_hubspot' \
+             AND action = '{action}' AND {filter} ORDER BY id DESC LIMIT 1"
+        )
+    };
+    let cases = [
+        (
+            format!(
+                "UPDATE hubspot.contacts SET lastname = 'Correlated' WHERE hs_object_id = {id}"
+            ),
+            audited("update", format!("hs_object_id = {id}")),
+            "POST /crm/v3/objects/contacts/batch/update",
+        ),
+        (
+            "INSERT INTO hubspot.contacts (email, firstname) VALUES ('corr@example.com', 'New')"
+                .to_owned(),
+            audited(
+                "create",
+                "row_key = (SELECT hubsync_row_id::text FROM hubspot.contacts \
+                 WHERE email = 'corr@example.com')"
+                    .to_owned(),
+            ),
+            "POST /crm/v3/objects/contacts/batch/upsert",
+        ),
+    ];
+    for (change, audit, route) in cases {
+        kit.sql(&change).await;
+        let k = &kit;
+        k.wait_for("the audited write", || {
+            let audit = audit.clone();
+            async move { k.scalar::<Option<String>>(&audit).await.is_ok() }
+        })
+        .await;
+        let recorded: Option<String> = kit.scalar(&audit).await.expect("audit row");
+        let stats = kit.emulator_stats().await;
+        let answered = stats["last_correlation_ids"][route].as_str();
+        assert!(answered.is_some_and(|c| !c.is_empty()), "{route}: {stats}");
+        assert_eq!(recorded.as_deref(), answered, "{route}");
+    }
+}

@@ -262,19 +262,22 @@ impl Kit {
         .collect()
     }
 
-    /// The emulator's webhook counters.
-    pub(crate) async fn webhook_stats(&self) -> Value {
+    /// The emulator's counters (`GET /_emulator/stats`).
+    pub(crate) async fn emulator_stats(&self) -> Value {
         let url = format!("{}/_emulator/stats", self.emulator.base_url());
-        let v: Value = self
-            .http
+        self.http
             .get(url)
             .send()
             .await
             .expect("stats")
             .json()
             .await
-            .expect("json");
-        v["webhooks"].clone()
+            .expect("json")
+    }
+
+    /// The emulator's webhook counters.
+    pub(crate) async fn webhook_stats(&self) -> Value {
+        self.emulator_stats().await["webhooks"].clone()
     }
 
     /// The daemon's `/metrics` text.

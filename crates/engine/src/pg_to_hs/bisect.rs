@@ -1,14 +1,24 @@
 //! Batch calls that survive poison records: one result per input, and a batch HubSpot
 //! rejected as a whole is split in halves and retried down to single inputs, so one bad
-//! record never blocks the others (lessons 25, 26).
+//! record never blocks the others (lessons 25, 26). Each result carries HubSpot's
+//! correlation id of the call that answered it (for the audit log).
 
 use std::collections::BTreeMap;
 
 use futures_util::future::BoxFuture;
 use hubsync_hubspot::{BatchOutcome, HubSpotError, ItemError, SimpleObject};
 
-/// Per input: HubSpot's record or its error.
-pub(super) type ItemResults = Vec<Result<SimpleObject, Box<ItemError>>>;
+/// HubSpot's answer for one input.
+#[derive(Debug)]
+pub(super) struct ItemResult {
+    /// The record as HubSpot wrote it, or HubSpot's error.
+    pub(super) result: Result<SimpleObject, Box<ItemError>>,
+    /// HubSpot's correlation id of the call that answered this input.
+    pub(super) correlation_id: Option<String>,
+}
+
+/// Per input, in order: HubSpot's answer.
+pub(super) type ItemResults = Vec<ItemResult>;
 
 /// HubSpot's message for a rejected record, with its category.
 pub(super) fn item_message(e: &ItemError) -> String {
@@ -28,7 +38,7 @@ pub(super) fn bisect<'f, I: Clone + Send + Sync + 'f>(
 ) -> BoxFuture<'f, Result<ItemResults, HubSpotError>> {
     Box::pin(async move {
         let n = inputs.len();
-        let outcome = call(inputs.clone()).await?;
+        let mut outcome = call(inputs.clone()).await?;
         let whole =
             outcome.results.is_empty() && outcome.errors.iter().any(|e| e.indices.len() == n);
         if n > 1 && whole {
@@ -47,7 +57,7 @@ pub(super) fn bisect<'f, I: Clone + Send + Sync + 'f>(
                 }
             }
         }
-        for r in outcome.results {
+        for r in std::mem::take(&mut outcome.results) {
             let index = r
                 .object_write_trace_id
                 .as_deref()
@@ -60,8 +70,10 @@ pub(super) fn bisect<'f, I: Clone + Send + Sync + 'f>(
         }
         Ok(out
             .into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| {
+            .enumerate()
+            .map(|(i, r)| ItemResult {
+                correlation_id: outcome.correlation_id(i).map(str::to_owned),
+                result: r.unwrap_or_else(|| {
                     Err(Box::new(ItemError {
                         status: 500,
                         category: None,
@@ -72,7 +84,7 @@ pub(super) fn bisect<'f, I: Clone + Send + Sync + 'f>(
                         indices: Vec::new(),
                         ids: Vec::new(),
                     }))
-                })
+                }),
             })
             .collect())
     })
@@ -81,6 +93,7 @@ pub(super) fn bisect<'f, I: Clone + Send + Sync + 'f>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hubsync_hubspot::batch::BatchCall;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn record(id: u64, trace: usize) -> SimpleObject {
@@ -101,6 +114,10 @@ mod tests {
             calls.fetch_add(1, Ordering::SeqCst);
             Box::pin(async move {
                 let mut out = BatchOutcome::default();
+                out.calls.push(BatchCall {
+                    inputs: 0..inputs.len(),
+                    correlation_id: Some(format!("call-{}-{}", inputs[0], inputs.len())),
+                });
                 if inputs.contains(&13) {
                     out.errors.push(ItemError {
                         status: 400,
@@ -126,15 +143,24 @@ mod tests {
         let results = bisect(inputs, &call, &key_of).await.unwrap_or_default();
         assert_eq!(results.len(), 20);
         for (i, r) in results.iter().enumerate() {
-            match r {
-                Ok(rec) => assert_eq!(rec.id, i as u64),
+            match &r.result {
+                Ok(rec) => {
+                    assert_eq!(rec.id, i as u64);
+                    assert!(
+                        r.correlation_id
+                            .as_deref()
+                            .is_some_and(|c| c.starts_with("call-")),
+                        "the answering call's id: {:?}",
+                        r.correlation_id
+                    );
+                }
                 Err(e) => {
                     assert_eq!(i, 13);
                     assert!(e.message.contains("not valid"));
                 }
             }
         }
-        assert_eq!(results.iter().filter(|r| r.is_err()).count(), 1);
+        assert_eq!(results.iter().filter(|r| r.result.is_err()).count(), 1);
         assert!(
             calls.load(Ordering::SeqCst) <= 11,
             "log2 splitting, not one call per input"

@@ -1,7 +1,8 @@
 //! Recording what HubSpot answered: per batch, in one tagged PostgreSQL transaction, the
 //! ids HubSpot assigned (written into the rows), the shadow, `hubsync.record_state`
-//! (synced, or failed with HubSpot's message), the outbox acknowledgement and the audit;
-//! and the primary-association writes that follow a round.
+//! (synced, or failed with HubSpot's message), the outbox acknowledgement and the audit
+//! (with HubSpot's correlation id of the call that made each write); and the
+//! primary-association writes that follow a round.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -41,8 +42,8 @@ impl Round<'_> {
         let mut report = DrainReport::default();
         let mut shadows = Vec::new();
         let mut audits = Vec::new();
-        for ((change, properties), result) in v.iter().zip(results) {
-            let record = match result {
+        for ((change, properties), answer) in v.iter().zip(results) {
+            let record = match answer.result {
                 Ok(r) => r,
                 Err(e) => {
                     self.fail_record(tx, change, &item_message(&e)).await?;
@@ -57,6 +58,7 @@ impl Round<'_> {
             let mut entry = AuditEntry {
                 hs_object_id: Some(hs_id),
                 row_key: Some(change.row_key.clone()),
+                correlation_id: answer.correlation_id,
                 ..AuditEntry::new(
                     AuditDirection::PostgresToHubspot,
                     self.object.name(),
@@ -86,11 +88,14 @@ impl Round<'_> {
         let mut report = DrainReport::default();
         let mut stored = Vec::new();
         let mut audits = Vec::new();
-        for ((change, hs_id, action), result) in v.iter().zip(results) {
-            let record = match result {
+        for ((change, hs_id, action), answer) in v.iter().zip(results) {
+            let correlation_id = answer.correlation_id;
+            let record = match answer.result {
                 Ok(r) => r,
                 Err(e) if is_not_found(&e) => {
-                    report.entries += self.lose_to_delete(tx, change, *hs_id, action).await?;
+                    report.entries += self
+                        .lose_to_delete(tx, change, *hs_id, action, correlation_id)
+                        .await?;
                     report.unchanged += 1;
                     continue;
                 }
@@ -111,6 +116,7 @@ impl Round<'_> {
             let mut entry = AuditEntry {
                 hs_object_id: Some(*hs_id),
                 row_key: Some(change.row_key.clone()),
+                correlation_id,
                 ..AuditEntry::new(
                     AuditDirection::PostgresToHubspot,
                     self.object.name(),
@@ -135,10 +141,13 @@ impl Round<'_> {
         Ok(report)
     }
 
+    /// Records archives HubSpot accepted; `correlation_id` is HubSpot's id of the archive
+    /// call.
     pub(super) async fn record_archives(
         &self,
         tx: &impl GenericClient,
         changes: &[(&RecordChange, Option<i64>)],
+        correlation_id: Option<&str>,
     ) -> Result<DrainReport, TwoWayError> {
         let mut report = DrainReport::default();
         let ids: Vec<i64> = changes.iter().filter_map(|(_, id)| *id).collect();
@@ -148,6 +157,7 @@ impl Round<'_> {
             audits.push(AuditEntry {
                 hs_object_id: *id,
                 row_key: Some(change.row_key.clone()),
+                correlation_id: correlation_id.map(str::to_owned),
                 ..AuditEntry::new(
                     AuditDirection::PostgresToHubspot,
                     self.object.name(),
@@ -173,13 +183,15 @@ impl Round<'_> {
     /// An update of a record HubSpot no longer has (archived or deleted there before the
     /// pull saw it): the delete wins (docs/conflicts.md, delete rule). The row is archived,
     /// the update's values are kept in the audit log, the entries are acknowledged and the
-    /// record is synced. Returns the entries acknowledged.
+    /// record is synced. Returns the entries acknowledged. `correlation_id` is HubSpot's id
+    /// of the call that answered "not found".
     async fn lose_to_delete(
         &self,
         tx: &impl GenericClient,
         change: &RecordChange,
         hs_id: i64,
         action: &Action,
+        correlation_id: Option<String>,
     ) -> Result<u64, StoreError> {
         archive_records(
             tx,
@@ -192,6 +204,7 @@ impl Round<'_> {
         let mut entry = AuditEntry {
             hs_object_id: Some(hs_id),
             row_key: Some(change.row_key.clone()),
+            correlation_id,
             ..AuditEntry::new(
                 AuditDirection::HubspotToPostgres,
                 self.object.name(),

@@ -168,6 +168,9 @@ impl<'a> Round<'a> {
             Job::Archive(v) => v.iter().map(|(c, _)| *c).collect(),
             Job::ArchiveByKey(v) => v.clone(),
         };
+        // HubSpot's correlation id of an archive call (creates and updates carry theirs per
+        // result).
+        let mut archived_by = None;
         let sent = match &job {
             Job::Create(v) => self.send_creates(v).await,
             Job::Update(v) => self.send_updates(v).await,
@@ -176,9 +179,15 @@ impl<'a> Round<'a> {
                     .iter()
                     .filter_map(|(_, id)| u64::try_from(*id).ok())
                     .collect();
-                self.archive(&ids).await.map(|()| Vec::new())
+                self.archive(&ids).await.map(|c| {
+                    archived_by = c;
+                    Vec::new()
+                })
             }
-            Job::ArchiveByKey(v) => self.archive_by_key(v).await.map(|()| Vec::new()),
+            Job::ArchiveByKey(v) => self.archive_by_key(v).await.map(|c| {
+                archived_by = c;
+                Vec::new()
+            }),
         };
         let results = match sent {
             Ok(r) => r,
@@ -214,11 +223,13 @@ impl<'a> Round<'a> {
             Job::Update(v) => self.record_updates(&tx, v, results).await?,
             Job::Archive(v) => {
                 let changes: Vec<_> = v.iter().map(|(c, id)| (*c, Some(*id))).collect();
-                self.record_archives(&tx, &changes).await?
+                self.record_archives(&tx, &changes, archived_by.as_deref())
+                    .await?
             }
             Job::ArchiveByKey(v) => {
                 let changes: Vec<_> = v.iter().map(|c| (*c, None)).collect();
-                self.record_archives(&tx, &changes).await?
+                self.record_archives(&tx, &changes, archived_by.as_deref())
+                    .await?
             }
         };
         tx.commit()
@@ -276,19 +287,22 @@ impl<'a> Round<'a> {
         bisect(inputs, &call, &key_of).await
     }
 
-    async fn archive(&self, ids: &[u64]) -> Result<(), HubSpotError> {
+    /// Archives `ids` (at most one call's worth); returns HubSpot's correlation id of the
+    /// call.
+    async fn archive(&self, ids: &[u64]) -> Result<Option<String>, HubSpotError> {
         if ids.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         // Archiving is idempotent (204 even for unknown ids): item errors are not expected
         // and would not change what is recorded.
-        self.hubspot
-            .batch_archive(self.object.name(), ids)
-            .await
-            .map(drop)
+        let outcome = self.hubspot.batch_archive(self.object.name(), ids).await?;
+        Ok(outcome.correlation_id(0).map(str::to_owned))
     }
 
-    async fn archive_by_key(&self, changes: &[&RecordChange]) -> Result<(), HubSpotError> {
+    async fn archive_by_key(
+        &self,
+        changes: &[&RecordChange],
+    ) -> Result<Option<String>, HubSpotError> {
         let read = BatchRead {
             ids: changes.iter().map(|c| c.row_key.clone()).collect(),
             id_property: Some(ROW_ID_PROPERTY.to_owned()),
