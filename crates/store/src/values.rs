@@ -146,11 +146,11 @@ pub fn to_sql_text(ty: ColumnType, raw: &str) -> Conversion {
         },
         ColumnType::Timestamptz => match parse_datetime(raw) {
             Some(t) => Conversion::ok(Some(t.to_rfc3339_opts(SecondsFormat::Micros, true))),
-            None => Conversion::invalid("not a datetime (ISO-8601 or epoch milliseconds)"),
+            None => Conversion::invalid(DATETIME_PROBLEM),
         },
         ColumnType::Boolean => match parse_bool(raw) {
             Some(b) => Conversion::ok(Some(b.to_string())),
-            None => Conversion::invalid("not a boolean (true/false)"),
+            None => Conversion::invalid(BOOLEAN_PROBLEM),
         },
         ColumnType::TextArray => {
             let (clean, problem) = strip_nul(raw);
@@ -160,6 +160,80 @@ pub fn to_sql_text(ty: ColumnType, raw: &str) -> Conversion {
         }
     }
 }
+
+/// A converted value in the form the upsert binds: binary for the types whose PostgreSQL
+/// binary form hubsync produces exactly (no text round trip on either side), text cast in
+/// SQL for the rest (numbers keep every digit, multi-selects are array literals).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlParam {
+    /// Text cast to the column type (`TEXT`, `NUMERIC`, `TEXT[]`).
+    Text(String),
+    /// A `TIMESTAMPTZ`, truncated to PostgreSQL's microseconds.
+    Timestamp(DateTime<Utc>),
+    /// A `DATE`.
+    Date(NaiveDate),
+    /// A `BOOLEAN`.
+    Boolean(bool),
+}
+
+impl SqlParam {
+    /// The same value in [`to_sql_text`]'s text form.
+    pub fn to_sql_text(&self) -> String {
+        match self {
+            Self::Text(s) => s.clone(),
+            Self::Timestamp(t) => t.to_rfc3339_opts(SecondsFormat::Micros, true),
+            Self::Date(d) => format_date(*d),
+            Self::Boolean(b) => b.to_string(),
+        }
+    }
+}
+
+/// [`to_sql_text`]'s outcome in bind form: the same values and the same problems.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamConversion {
+    /// The value to bind, or `None` for NULL.
+    pub value: Option<SqlParam>,
+    /// Set when the raw value was rejected (value is then NULL) or repaired.
+    pub problem: Option<&'static str>,
+}
+
+/// Converts one HubSpot value for a column of type `ty` into the value the upsert binds;
+/// accepts and rejects exactly what [`to_sql_text`] does.
+pub fn to_sql_param(ty: ColumnType, raw: &str) -> ParamConversion {
+    let typed = |value: Option<SqlParam>, reason: &'static str| ParamConversion {
+        problem: value.is_none().then_some(reason),
+        value,
+    };
+    if raw.is_empty() {
+        return ParamConversion {
+            value: None,
+            problem: None,
+        };
+    }
+    match ty {
+        ColumnType::Timestamptz => typed(
+            parse_datetime(raw).map(|t| SqlParam::Timestamp(t.with_nanosecond_micros())),
+            DATETIME_PROBLEM,
+        ),
+        ColumnType::Date => match parse_date(raw) {
+            Ok(d) => typed(Some(SqlParam::Date(d)), ""),
+            Err(reason) => typed(None, reason),
+        },
+        ColumnType::Boolean => typed(parse_bool(raw).map(SqlParam::Boolean), BOOLEAN_PROBLEM),
+        ColumnType::Text | ColumnType::Numeric | ColumnType::TextArray => {
+            let text = to_sql_text(ty, raw);
+            ParamConversion {
+                value: text.value.map(SqlParam::Text),
+                problem: text.problem,
+            }
+        }
+    }
+}
+
+/// Why a datetime value was rejected.
+const DATETIME_PROBLEM: &str = "not a datetime (ISO-8601 or epoch milliseconds)";
+/// Why a boolean value was rejected.
+const BOOLEAN_PROBLEM: &str = "not a boolean (true/false)";
 
 /// The canonical HubSpot form of a raw HubSpot value for type `ty` (what reading the stored
 /// column back with [`SqlValue::to_hubspot`] yields), `Ok(None)` for the empty value, or the
@@ -413,6 +487,32 @@ mod tests {
         fn checkboxes_round_trip(items in proptest::collection::vec("[^;\u{0}]{1,12}", 1..6)) {
             let raw = items.join(";");
             prop_assert_eq!(canonical_hubspot(ColumnType::TextArray, &raw), Ok(Some(raw.clone())));
+        }
+
+        #[test]
+        fn bind_form_matches_text_form(raw in "[0-9TZ:.+ -]{0,30}|true|FALSE|yes|a;b|", ty in 0usize..6) {
+            let ty = [ColumnType::Text, ColumnType::Numeric, ColumnType::Date,
+                      ColumnType::Timestamptz, ColumnType::TextArray, ColumnType::Boolean][ty];
+            let text = to_sql_text(ty, &raw);
+            let param = to_sql_param(ty, &raw);
+            prop_assert_eq!(param.problem, text.problem);
+            prop_assert_eq!(param.value.map(|v| v.to_sql_text()), text.value);
+        }
+
+        #[test]
+        fn bind_form_of_valid_times_matches_text_form(
+            secs in -62_135_596_800i64..253_402_300_799, nanos in 0u32..1_000_000_000,
+        ) {
+            let t = DateTime::from_timestamp(secs, nanos).unwrap_or_default();
+            for raw in [t.to_rfc3339_opts(SecondsFormat::Nanos, true),
+                        t.timestamp_millis().to_string(), t.format("%Y-%m-%d").to_string()] {
+                for ty in [ColumnType::Date, ColumnType::Timestamptz] {
+                    let text = to_sql_text(ty, &raw);
+                    let param = to_sql_param(ty, &raw);
+                    prop_assert_eq!(param.problem, text.problem);
+                    prop_assert_eq!(param.value.map(|v| v.to_sql_text()), text.value);
+                }
+            }
         }
 
         #[test]
