@@ -8,14 +8,56 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serializer};
 
 /// A value HubSpot sends as a string, a number, a bool or null.
-#[derive(Deserialize)]
-#[serde(untagged)]
+///
+/// Deserialized by hand rather than as an untagged enum: an untagged enum buffers every
+/// value before trying the variants (two allocations per string), and a page of records
+/// is mostly such values.
 enum Scalar {
     Str(String),
     Int(i64),
     UInt(u64),
     Float(f64),
     Bool(bool),
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
+struct ScalarVisitor;
+
+impl de::Visitor<'_> for ScalarVisitor {
+    type Value = Scalar;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string, a number or a boolean")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+        Ok(Scalar::Str(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Scalar, E> {
+        Ok(Scalar::Str(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+        Ok(Scalar::Int(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+        Ok(i64::try_from(v).map_or(Scalar::UInt(v), Scalar::Int))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+        Ok(Scalar::Float(v))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+        Ok(Scalar::Bool(v))
+    }
 }
 
 impl Scalar {
@@ -125,7 +167,8 @@ mod tests {
     #[test]
     fn ids_and_values_are_coerced() {
         let p: Probe = serde_json::from_str(
-            r#"{"id":"29022297485","properties":{"a":"x","b":null,"amount":100,"ok":true},
+            r#"{"id":"29022297485","properties":{"a":"x","b":null,"amount":100,"ok":true,
+                              "f":1.5,"neg":-3,"big":18446744073709551615},
                 "context":{"ids":["1","2"],"one":"3"}}"#,
         )
         .expect("parses");
@@ -134,6 +177,9 @@ mod tests {
         assert_eq!(p.properties["b"], None);
         assert_eq!(p.properties["amount"].as_deref(), Some("100"));
         assert_eq!(p.properties["ok"].as_deref(), Some("true"));
+        assert_eq!(p.properties["f"].as_deref(), Some("1.5"));
+        assert_eq!(p.properties["neg"].as_deref(), Some("-3"));
+        assert_eq!(p.properties["big"].as_deref(), Some("18446744073709551615"));
         assert_eq!(p.context["ids"], vec!["1", "2"]);
         assert_eq!(p.context["one"], vec!["3"]);
         let n: Probe = serde_json::from_str(r#"{"id":7}"#).expect("numeric id");
