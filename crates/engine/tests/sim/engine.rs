@@ -1,18 +1,21 @@
 //! One incarnation of the sync process as the simulation runs it: its own PostgreSQL pool
 //! (tagged `application_name = hubsync-sim-engine`, so connection loss can target it), its
-//! own HubSpot client (fresh rate governor) and the real pipelines. A pass is what
-//! `hubsync sync --once` does: HubSpot → PostgreSQL (`HsToPg::run_once`), then for the
+//! own HubSpot client (fresh rate governor) and the real pipelines. A pass is the daemon's
+//! inbox worker (`webhook_inbox::InboxWorker`: the webhook events received so far), then
+//! what `hubsync sync --once` does: HubSpot → PostgreSQL (`HsToPg::run_once`), then for the
 //! two-way object `pg_to_hs::prepare`, `two_way::apply_resolutions` and `pg_to_hs::drain`.
 //! A crash drops the incarnation; the next one is built from the database URL and the
 //! settings only — nothing in memory survives.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use hubsync_engine::hs_to_pg::{HsToPg, NoProgress, PassOptions, error_chain};
+use hubsync_engine::hs_to_pg::{HsToPg, NoProgress, PassOptions, Prepared, error_chain};
 use hubsync_engine::pg_to_hs::{self, CrashPoint, DrainOptions, DrainReport};
 use hubsync_engine::policy::FieldRules;
 use hubsync_engine::settings::{ObjectSettings, PropertySelection, SyncSettings};
 use hubsync_engine::two_way::{self, TwoWayObject};
+use hubsync_engine::webhook_inbox::InboxWorker;
 use hubsync_hubspot::{HubSpotClient, HubSpotClientConfig};
 use hubsync_store::{Store, StoreOptions, catalog::load_mapping};
 
@@ -29,6 +32,8 @@ const CLAIM_LEASE: Duration = Duration::from_millis(400);
 /// What one pass did (`None` fields: that step did not get to run).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct PassOutcome {
+    /// Webhook events the inbox worker applied.
+    pub(crate) webhooks: usize,
     /// Rows the pull reports written.
     pub(crate) pulled: u64,
     /// What the writer did.
@@ -53,6 +58,9 @@ pub(crate) struct Engine {
     pipelines: HsToPg,
     rules: FieldRules,
     holder: String,
+    inbox: Arc<InboxWorker>,
+    /// The catalog the inbox worker uses, discovered once per incarnation (as the daemon's).
+    catalog: Arc<OnceLock<Arc<Prepared>>>,
 }
 
 impl Engine {
@@ -94,12 +102,15 @@ impl Engine {
         let sync = SyncSettings::new(SCHEMA, vec![settings]);
         let holder = sync.holder.clone();
         let pipelines = HsToPg::new(client.clone(), store.clone(), sync);
+        let inbox = Arc::new(InboxWorker::new(client.clone(), store.clone()));
         Engine {
             store,
             client,
             pipelines,
             rules: rules.clone(),
             holder,
+            inbox,
+            catalog: Arc::new(OnceLock::new()),
         }
     }
 
@@ -118,9 +129,42 @@ impl Engine {
         Ok(report.objects.iter().map(|o| o.written).sum())
     }
 
-    /// One pass; errors are collected, not raised.
+    /// The daemon's inbox worker: applies webhook batches until the inbox is empty; returns
+    /// the events taken.
+    pub(crate) async fn apply_inbox(&self) -> Result<usize, String> {
+        let catalog = match self.catalog.get() {
+            Some(c) => Arc::clone(c),
+            None => {
+                let found = self
+                    .pipelines
+                    .prepare()
+                    .await
+                    .map_err(|e| error_chain(&e))?;
+                Arc::clone(self.catalog.get_or_init(|| Arc::new(found)))
+            }
+        };
+        let mut taken = 0;
+        loop {
+            let batch = self
+                .inbox
+                .apply_batch(&catalog, &|_| true)
+                .await
+                .map_err(|e| error_chain(&e))?;
+            if batch.taken == 0 {
+                return Ok(taken);
+            }
+            taken += batch.taken;
+        }
+    }
+
+    /// One pass (inbox worker, then what `hubsync sync --once` does); errors are collected,
+    /// not raised.
     pub(crate) async fn pass(&self, crash_at: Option<CrashPoint>) -> PassOutcome {
         let mut out = PassOutcome::default();
+        match self.apply_inbox().await {
+            Ok(n) => out.webhooks = n,
+            Err(e) => out.errors.push(format!("inbox: {e}")),
+        }
         match self
             .pipelines
             .run_once(&PassOptions::default(), &NoProgress)

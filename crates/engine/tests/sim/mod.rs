@@ -15,6 +15,7 @@ mod engine;
 mod oracle;
 mod regressions;
 mod script;
+mod webhooks;
 mod world;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -92,10 +93,14 @@ async fn rounds(world: &mut World, script: &Script) -> Result<Tally, Failure> {
             .await
             .expect("reset counters");
         let own_before = world.own_writes;
+        world.start_round(&round.webhooks).await;
         let mut ops: Vec<&Op> = Vec::new();
         for op in &round.concurrent {
             world.apply(seed, op).await;
             ops.push(op);
+        }
+        if round.inbox_first {
+            world.apply_webhooks().await;
         }
         let mut crashes = 0;
         for a in &round.attempts {
@@ -111,6 +116,7 @@ async fn rounds(world: &mut World, script: &Script) -> Result<Tally, Failure> {
             ops.extend(a.then.iter());
         }
         world.quiesce().await.map_err(|e| fail(r, vec![e]))?;
+        world.count_deliveries().await;
         let expects = model.expect(&ops, |f| world.policy(f));
         let mut found = check::records(world, seed, &expects).await;
         found.problems.extend(check::drained(world).await);
@@ -308,7 +314,7 @@ async fn soak() {
     let n = env_u64("SIM_SEEDS", 100);
     let first = env_u64("SIM_FIRST", 1_000_000);
     let (passed, failed, tally) = run_many(first..first + n, jobs()).await;
-    println!("faults injected: {tally:?}");
+    println!("\nfaults injected: {tally:?}");
     for f in &failed {
         println!("failing seed: {}", f.seed);
     }

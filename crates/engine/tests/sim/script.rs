@@ -19,6 +19,8 @@ use std::collections::BTreeSet;
 use hubsync_engine::policy::ConflictPolicy;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
+use super::webhooks::WebhookFaults;
+
 /// The synced fields the workload edits (`email` identifies a record and never changes).
 pub(crate) const FIELDS: [&str; 3] = ["firstname", "lastname", "phone"];
 
@@ -160,6 +162,11 @@ pub(crate) struct Attempt {
 pub(crate) struct Round {
     pub(crate) concurrent: Vec<Op>,
     pub(crate) attempts: Vec<Attempt>,
+    /// Webhook faults from the round's first edit until its quiescence.
+    pub(crate) webhooks: WebhookFaults,
+    /// The inbox worker applies the webhooks of the concurrent edits before the first
+    /// attempt (HubSpot's edits reach PostgreSQL by webhook before any pull sees them).
+    pub(crate) inbox_first: bool,
 }
 
 /// A whole run.
@@ -409,6 +416,9 @@ impl Script {
                 a.faults = Faults::default();
                 a.interruption = Interruption::None;
             }
+            for r in &mut script.rounds {
+                r.webhooks = WebhookFaults::default();
+            }
         }
         script
     }
@@ -444,6 +454,8 @@ impl Script {
         rounds.push(Round {
             concurrent: first,
             attempts: vec![first_attempt],
+            webhooks: WebhookFaults::default(),
+            inbox_first: false,
         });
         settle(&mut g.lives);
         for _ in 0..g.rng.random_range(2..=3) {
@@ -466,9 +478,12 @@ impl Script {
             rounds.push(Round {
                 concurrent,
                 attempts,
+                webhooks: WebhookFaults::default(),
+                inbox_first: false,
             });
             settle(&mut g.lives);
         }
+        webhook_rounds(seed, &mut rounds);
         Script {
             seed,
             policy,
@@ -486,7 +501,15 @@ impl Script {
             self.phone_policy.map(ConflictPolicy::as_str)
         )];
         for (i, round) in self.rounds.iter().enumerate() {
-            log.push(format!("round {i}"));
+            log.push(format!(
+                "round {i} webhooks {:?}{}",
+                round.webhooks,
+                if round.inbox_first {
+                    ", inbox applied before the first sync"
+                } else {
+                    ""
+                }
+            ));
             for op in &round.concurrent {
                 log.push(format!("  {op:?}"));
             }
@@ -503,6 +526,33 @@ impl Script {
             log.push("  quiesce + check".to_owned());
         }
         log
+    }
+}
+
+/// Webhook faults and inbox timing of every round, from a stream of their own: the edits,
+/// API faults and crashes of a seed stay what they were before webhooks were simulated.
+fn webhook_rounds(seed: u64, rounds: &mut [Round]) {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x7765_6268_6F6F_6B73);
+    for round in rounds {
+        let mut pick = |p: f64, values: &[f64]| {
+            if rng.random_bool(p) {
+                values[rng.random_range(0..values.len())]
+            } else {
+                0.0
+            }
+        };
+        let drop = pick(0.35, &[0.1, 0.3, 1.0]);
+        let duplicate = pick(0.4, &[0.2, 0.5]);
+        let reorder = pick(0.4, &[0.3, 0.8]);
+        let delay = pick(0.4, &[0.2, 0.5]);
+        round.webhooks = WebhookFaults {
+            drop,
+            duplicate,
+            reorder,
+            delay,
+            delay_ms: rng.random_range(50..=800),
+        };
+        round.inbox_first = rng.random_bool(0.5);
     }
 }
 

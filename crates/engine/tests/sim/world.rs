@@ -1,7 +1,7 @@
-//! The simulated world of one run: the emulator (shared by every run, its data cleared
-//! between runs), a fresh PostgreSQL database, the application and HubSpot users making
-//! the script's edits, and the engine incarnation currently "running", which the world
-//! crashes and restarts. Edits are made as the outside world makes them: SQL on the synced
+//! The simulated world of one run: the emulator (one per job, its data cleared between
+//! runs), a fresh PostgreSQL database, the webhook receiver the emulator delivers to, the
+//! application and HubSpot users making the script's edits, and the engine incarnation
+//! currently "running", which the world crashes and restarts. Edits are made as the outside world makes them: SQL on the synced
 //! table (captured by the triggers), HubSpot's UI (the emulator's control API) and another
 //! integration's calls to HubSpot's public API.
 
@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use super::engine::{APP_NAME, Engine, PassOutcome};
 use super::script::{FIELDS, Faults, Interruption, Op, Script, Side, Via};
+use super::webhooks::{self, Receiver, WebhookFaults};
 
 /// The emulator every run shares (rate limit off; faults are set per attempt).
 pub(crate) async fn emulator() -> EmulatorHandle {
@@ -47,6 +48,10 @@ pub(crate) struct World {
     pub(crate) own_writes: u64,
     /// What was injected.
     pub(crate) tally: Tally,
+    /// Where the emulator delivers webhooks (stops with the world).
+    _receiver: Receiver,
+    /// The current round's webhook faults.
+    webhooks: WebhookFaults,
 }
 
 /// The rules a script configures.
@@ -79,6 +84,8 @@ impl World {
         let db = TestDb::new().await;
         let rules = rules(script);
         let engine = Engine::start(db.url(), base, &rules).await;
+        let receiver = webhooks::receiver(db.store().clone(), script.seed).await;
+        let url = receiver.url.clone();
         let world = World {
             base: base.to_owned(),
             db,
@@ -88,12 +95,15 @@ impl World {
             ids: BTreeMap::new(),
             own_writes: 0,
             tally: Tally::new(),
+            _receiver: receiver,
+            webhooks: WebhookFaults::default(),
         };
         world.set_faults(&Faults::default()).await;
         world
             .call("POST", "/_emulator/reset", Some(json!({"data": true})))
             .await
             .expect("reset");
+        webhooks::subscribe(&world, &url).await;
         let first = world.engine.pass(None).await;
         assert!(first.errors.is_empty(), "first pass: {:?}", first.errors);
         world
@@ -316,21 +326,53 @@ impl World {
         .expect("terminate engine connections");
     }
 
-    /// Passes (faults off) until two in a row change nothing: no error, nothing for the
-    /// writer, an empty outbox and the same table and shadow contents.
+    /// The round's webhook faults, on from now until its quiescence.
+    pub(crate) async fn start_round(&mut self, faults: &WebhookFaults) {
+        for kind in faults.kinds() {
+            *self.tally.entry(kind.to_owned()).or_default() += 1;
+        }
+        self.webhooks = faults.clone();
+        self.set_faults(&Faults::default()).await;
+    }
+
+    /// Waits for the webhooks sent so far, then runs the inbox worker alone.
+    pub(crate) async fn apply_webhooks(&mut self) {
+        *self.tally.entry("inbox-first".to_owned()).or_default() += 1;
+        webhooks::settle(self).await;
+        let _ = self.engine.apply_inbox().await;
+    }
+
+    /// Adds the emulator's webhook delivery counters to the tally (before they are reset).
+    pub(crate) async fn count_deliveries(&mut self) {
+        for (k, v) in webhooks::delivery(self).await {
+            *self.tally.entry(k).or_default() += v;
+        }
+    }
+
+    /// Passes (faults off) until two in a row change nothing: every webhook delivered and
+    /// applied, no error, nothing for the writer, an empty outbox and the same table and
+    /// shadow contents.
     pub(crate) async fn quiesce(&mut self) -> Result<u32, String> {
+        self.webhooks = WebhookFaults::default();
+        self.set_faults(&Faults::default()).await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         let mut passes = 0;
         let mut idle = 0;
         let mut before = self.fingerprint().await;
         loop {
+            let delivered = webhooks::settle(self).await;
             let outcome: PassOutcome = self.engine.pass(None).await;
             passes += 1;
             let pending = self.count("SELECT count(*) FROM hubsync.outbox").await;
+            let inbox = self
+                .count("SELECT count(*) FROM hubsync.inbox WHERE processed_at IS NULL")
+                .await;
             let after = self.fingerprint().await;
-            let quiet = outcome.errors.is_empty()
+            let quiet = delivered
+                && outcome.errors.is_empty()
                 && !outcome.pushed_anything()
                 && pending == 0
+                && inbox == 0
                 && after == before;
             before = after;
             idle = if quiet { idle + 1 } else { 0 };
@@ -394,6 +436,10 @@ impl World {
         });
         if let Some(n) = f.storm {
             body["storm"] = json!({"requests": n});
+        }
+        if let (Some(body), Some(hooks)) = (body.as_object_mut(), self.webhooks.json().as_object())
+        {
+            body.extend(hooks.clone());
         }
         self.call("POST", "/_emulator/faults", Some(body))
             .await
