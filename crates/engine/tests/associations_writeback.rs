@@ -285,6 +285,13 @@ async fn junction_inserts_and_deletes_become_associations_and_nothing_bounces_ba
         "default type filled in: {rows:?}"
     );
     assert_eq!(kit.state_of(rows[0].3).await.0, "synced");
+    let audited: i64 = kit
+        .scalar(&format!(
+            "SELECT count(*) FROM hubsync.audit WHERE object = 'contacts' \
+             AND hs_object_id = {contact} AND action = 'associate'"
+        ))
+        .await;
+    assert_eq!(audited, 2);
     kit.assert_quiet_pass().await;
 
     // A delete archives the association; it does not come back.
@@ -296,6 +303,10 @@ async fn junction_inserts_and_deletes_become_associations_and_nothing_bounces_ba
     assert_eq!(report.associations, 1, "{report:?}");
     assert_eq!(kit.companies_of(contact).await, [(company, vec![279])]);
     assert_eq!(kit.junction().await.len(), 1);
+    let audited: String = kit
+        .scalar("SELECT fields::text FROM hubsync.audit WHERE action = 'dissociate'")
+        .await;
+    assert!(audited.contains(&format!("{other}:279")), "{audited}");
     kit.assert_quiet_pass().await;
 }
 
@@ -441,4 +452,107 @@ async fn a_rejected_row_fails_visibly_without_holding_up_the_others() {
     kit.pass().await;
     assert_eq!(kit.write_calls().await, 0);
     assert_eq!(kit.junction().await.len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edited_row_moves_the_association_and_a_label_picks_its_type() {
+    let kit = kit().await;
+    let first = kit
+        .create_in_hubspot("companies", json!({"name": "First"}))
+        .await;
+    let second = kit
+        .create_in_hubspot("companies", json!({"name": "Second"}))
+        .await;
+    let contact = kit
+        .create_in_hubspot("contacts", json!({"email": "m@example.com"}))
+        .await;
+    kit.pull().await;
+    kit.sql(&format!(
+        "INSERT INTO hubspot.contacts_companies (contact_id, company_id, type_id) VALUES ({contact}, {first}, 279)"
+    ))
+    .await;
+    kit.pass().await;
+
+    // Pointing the row at another company archives the old pair and creates the new one.
+    kit.sql(&format!(
+        "UPDATE hubspot.contacts_companies SET company_id = {second} WHERE company_id = {first}"
+    ))
+    .await;
+    let report = kit.pass().await;
+    assert_eq!(report.associations, 2, "{report:?}");
+    assert_eq!(kit.companies_of(contact).await, [(second, vec![279])]);
+    kit.assert_quiet_pass().await;
+
+    // A row with no type but HubSpot's label "Primary" makes `second` the primary company;
+    // the pull then fills the primary column, as hubsync's own (uncaptured) write.
+    kit.sql(&format!(
+        "INSERT INTO hubspot.contacts_companies (contact_id, company_id, label) VALUES ({contact}, {second}, 'Primary')"
+    ))
+    .await;
+    kit.pass().await;
+    assert_eq!(kit.companies_of(contact).await, [(second, vec![1, 279])]);
+    let primary: Option<i64> = kit
+        .scalar(&format!(
+            "SELECT company_id FROM hubspot.contacts WHERE hs_object_id = {contact}"
+        ))
+        .await;
+    assert_eq!(primary, Some(second));
+    let types: Vec<i32> = kit.junction().await.iter().map(|r| r.2).collect();
+    assert_eq!(types, [1, 279]);
+    kit.assert_quiet_pass().await;
+
+    // A new primary on a company with no association yet: HubSpot adds the unlabeled type
+    // with it and demotes the old primary; the store takes both at once.
+    kit.sql(&format!(
+        "INSERT INTO hubspot.contacts_companies (contact_id, company_id, type_id) VALUES ({contact}, {first}, 1)"
+    ))
+    .await;
+    kit.push().await;
+    assert_eq!(
+        kit.companies_of(contact).await,
+        [(first, vec![1, 279]), (second, vec![279])]
+    );
+    let rows: Vec<(Option<i64>, i32)> = kit.junction().await.iter().map(|r| (r.1, r.2)).collect();
+    assert_eq!(
+        rows,
+        [(Some(first), 1), (Some(first), 279), (Some(second), 279)]
+    );
+    let primary: Option<i64> = kit
+        .scalar(&format!(
+            "SELECT company_id FROM hubspot.contacts WHERE hs_object_id = {contact}"
+        ))
+        .await;
+    assert_eq!(primary, Some(first));
+    kit.assert_quiet_pass().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn many_rows_go_out_in_batches_of_one_hundred() {
+    let kit = kit().await;
+    let contact = kit
+        .create_in_hubspot("contacts", json!({"email": "many@example.com"}))
+        .await;
+    for chunk in 0..2 {
+        let inputs: Vec<Value> = (0..75)
+            .map(|i| json!({"properties": {"name": format!("Co {chunk}-{i}")}}))
+            .collect();
+        kit.call(
+            reqwest::Method::POST,
+            "/crm/v3/objects/companies/batch/create",
+            Some(json!({ "inputs": inputs })),
+        )
+        .await;
+    }
+    kit.pull().await;
+    kit.sql(&format!(
+        "INSERT INTO hubspot.contacts_companies (contact_id, company_id, type_id)
+         SELECT {contact}, hs_object_id, 279 FROM hubspot.companies"
+    ))
+    .await;
+    kit.reset_stats().await;
+    let report = kit.push().await;
+    assert_eq!(report.associations, 150, "{report:?}");
+    assert_eq!(kit.write_calls().await, 2);
+    assert_eq!(kit.companies_of(contact).await.len(), 150);
+    kit.assert_quiet_pass().await;
 }

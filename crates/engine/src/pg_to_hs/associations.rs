@@ -20,15 +20,17 @@
 use std::collections::HashMap;
 
 use futures_util::future::BoxFuture;
+use hubsync_hubspot::associations::{MAX_ASSOCIATION_READ_INPUTS, MAX_ASSOCIATION_WRITE_INPUTS};
 use hubsync_hubspot::{AssociationCreate, AssociationType, HubSpotClient, HubSpotError};
 use hubsync_store::{
     Store, StoreError,
     associations::{
-        AssociationMapping, SentLink, hubspot_ids_of_rows, load_association_mappings,
-        record_sent_links,
+        AssociationMapping, AssociationRow, SentLink, hubspot_ids_of_rows,
+        load_association_mappings, record_sent_links, replace_associations,
     },
     install_capture,
     state::{
+        audit::{self, AuditEntry, Direction as AuditDirection},
         outbox::{self, RecordChange},
         records::{self, SyncStatus},
     },
@@ -36,12 +38,13 @@ use hubsync_store::{
 };
 use uuid::Uuid;
 
-use super::links::{End, Known, Link, Step};
+use super::links::{End, Known, Link, Resolved, Step};
 use super::{CrashPoint, DrainOptions, DrainReport};
+use crate::hs_to_pg::associations::fetch;
 use crate::two_way::{TwoWayError, TwoWayObject};
 
 /// Inputs per association write call (HubSpot's batch limit).
-const BATCH: usize = hubsync_hubspot::associations::MAX_ASSOCIATION_WRITE_INPUTS;
+const BATCH: usize = MAX_ASSOCIATION_WRITE_INPUTS;
 
 /// The junction tables `object` is a side of.
 async fn junctions_of(
@@ -125,7 +128,10 @@ struct JunctionDrain<'a> {
 /// What happened to one change.
 enum Done {
     Nothing,
-    Sent { writes: u64, link: Option<SentLink> },
+    Sent {
+        archive: Option<Resolved>,
+        create: Option<Resolved>,
+    },
     Failed(String),
 }
 
@@ -173,7 +179,7 @@ impl JunctionDrain<'_> {
                     let e = TwoWayError::from(e);
                     let sent: Vec<RecordChange> = sends.into_iter().map(|s| s.0).collect();
                     self.retry_later(&sent, &e).await?;
-                    self.record(done, report).await?;
+                    self.record(done, None, report).await?;
                     return Err(e);
                 }
             };
@@ -183,22 +189,12 @@ impl JunctionDrain<'_> {
             for (i, (change, archive, create)) in sends.into_iter().enumerate() {
                 let outcome = match failures.get(&i) {
                     Some(message) => Done::Failed(message.clone()),
-                    None => Done::Sent {
-                        writes: u64::from(archive.is_some()) + u64::from(create.is_some()),
-                        link: create.map(|c| SentLink {
-                            row_id: Uuid::parse_str(&change.row_key).unwrap_or_default(),
-                            version: change.version,
-                            from_id: c.from,
-                            to_id: c.to,
-                            type_id: i32::try_from(c.kind.type_id).unwrap_or(i32::MAX),
-                            category: c.kind.category,
-                            label: c.kind.label,
-                        }),
-                    },
+                    None => Done::Sent { archive, create },
                 };
                 done.push((change, outcome));
             }
-            self.record(done, report).await?;
+            let refreshed = self.refresh(&done).await;
+            self.record(done, refreshed, report).await?;
         }
     }
 
@@ -246,11 +242,7 @@ impl JunctionDrain<'_> {
     /// (by index into `sends`).
     async fn send(
         &self,
-        sends: &[(
-            RecordChange,
-            Option<super::links::Resolved>,
-            Option<super::links::Resolved>,
-        )],
+        sends: &[(RecordChange, Option<Resolved>, Option<Resolved>)],
     ) -> Result<HashMap<usize, String>, HubSpotError> {
         let mut failures = HashMap::new();
         for archive in [true, false] {
@@ -347,9 +339,49 @@ impl JunctionDrain<'_> {
     }
 
     /// Records the outcome of each change in one tagged transaction.
+    /// HubSpot's associations now, for the from-side records of the sent rows: writing
+    /// one association can change others (a labelled type brings the unlabeled one, a new
+    /// primary demotes the old, archiving the unlabeled type removes the pair), and the
+    /// store takes them now — not as a change on the next pull. A read failure only
+    /// leaves that to the next pull.
+    async fn refresh(
+        &self,
+        done: &[(RecordChange, Done)],
+    ) -> Option<(Vec<i64>, Vec<AssociationRow>)> {
+        let mut ids: Vec<i64> = done
+            .iter()
+            .filter_map(|(_, d)| match d {
+                Done::Sent { archive, create } => Some(archive.iter().chain(create.iter())),
+                _ => None,
+            })
+            .flatten()
+            .map(|r| r.from)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return None;
+        }
+        match fetch(
+            self.hubspot,
+            self.junction,
+            &ids,
+            MAX_ASSOCIATION_READ_INPUTS,
+        )
+        .await
+        {
+            Ok(rows) => Some((ids, rows)),
+            Err(error) => {
+                tracing::warn!(junction = %self.junction.table, %error, "cannot re-read written associations; the next pull will");
+                None
+            }
+        }
+    }
+
     async fn record(
         &self,
         done: Vec<(RecordChange, Done)>,
+        refreshed: Option<(Vec<i64>, Vec<AssociationRow>)>,
         report: &mut DrainReport,
     ) -> Result<(), StoreError> {
         if done.is_empty() {
@@ -360,6 +392,7 @@ impl JunctionDrain<'_> {
         let mut client = self.store.client().await?;
         let tx = tagged_transaction(&mut client).await?;
         let mut sent = Vec::new();
+        let mut audits = Vec::new();
         for (change, outcome) in done {
             let (status, error) = match outcome {
                 Done::Failed(message) => {
@@ -370,9 +403,12 @@ impl JunctionDrain<'_> {
                 Done::Nothing | Done::Sent { .. } => {
                     report.entries += outbox::ack(&tx, consumer, &change.entry_ids).await?;
                     match outcome {
-                        Done::Sent { writes, link } => {
-                            report.associations += writes;
-                            sent.extend(link);
+                        Done::Sent { archive, create } => {
+                            report.associations +=
+                                u64::from(archive.is_some()) + u64::from(create.is_some());
+                            audits.extend(self.audit(&change, archive.as_ref(), "dissociate"));
+                            audits.extend(self.audit(&change, create.as_ref(), "associate"));
+                            sent.extend(create.map(|c| sent_link(&change, c)));
                         }
                         _ => report.unchanged += 1,
                     }
@@ -390,10 +426,40 @@ impl JunctionDrain<'_> {
             .await?;
         }
         record_sent_links(&tx, self.junction, &sent).await?;
+        audit::insert(&tx, &audits).await?;
+        if let Some((ids, rows)) = refreshed {
+            replace_associations(&tx, self.junction, &ids, &rows).await?;
+        }
         tx.commit()
             .await
             .map_err(|e| StoreError::postgres("commit sent associations", e))?;
         Ok(())
+    }
+
+    /// The audit entry of one association write, on the from-side record:
+    /// `{"companies": {"old"|"new": "123:279"}}`.
+    fn audit(
+        &self,
+        change: &RecordChange,
+        link: Option<&Resolved>,
+        action: &str,
+    ) -> Option<AuditEntry> {
+        let link = link?;
+        let value = format!("{}:{}", link.to, link.kind.type_id);
+        let (old, new) = if action == "associate" {
+            (None, Some(value.as_str()))
+        } else {
+            (Some(value.as_str()), None)
+        };
+        let mut entry = AuditEntry::new(
+            AuditDirection::PostgresToHubspot,
+            &self.junction.from_object,
+            action,
+        )
+        .change(&self.junction.to_object, old, new);
+        entry.hs_object_id = Some(link.from);
+        entry.row_key = Some(change.row_key.clone());
+        Some(entry)
     }
 
     /// Puts changes back for [`DrainOptions::retry_after`] after a whole-call failure.
@@ -447,6 +513,19 @@ impl JunctionDrain<'_> {
             .await
             .map_err(|e| StoreError::postgres("commit deferred associations", e))?;
         Ok(())
+    }
+}
+
+/// The junction row's new content, as HubSpot accepted it.
+fn sent_link(change: &RecordChange, c: Resolved) -> SentLink {
+    SentLink {
+        row_id: Uuid::parse_str(&change.row_key).unwrap_or_default(),
+        version: change.version,
+        from_id: c.from,
+        to_id: c.to,
+        type_id: i32::try_from(c.kind.type_id).unwrap_or(i32::MAX),
+        category: c.kind.category,
+        label: c.kind.label,
     }
 }
 
