@@ -417,3 +417,127 @@ async fn a_write_to_hubspot_is_audited_with_hubspots_correlation_id() {
         assert_eq!(recorded.as_deref(), answered, "{route}");
     }
 }
+
+/// The daemon's `/readyz` status code.
+async fn readyz(kit: &Kit) -> Option<u16> {
+    let url = format!("http://127.0.0.1:{}/readyz", kit.port);
+    kit.http
+        .get(url)
+        .send()
+        .await
+        .ok()
+        .map(|r| r.status().as_u16())
+}
+
+/// PostgreSQL refuses the daemon (new connections refused, open ones terminated) while
+/// HubSpot edits records and an application edits rows: webhooks are answered 503 and
+/// retried by HubSpot, `/readyz` turns not-ready, and once PostgreSQL is back every change
+/// arrives on the other side — without a restart or a panic. The shared test cluster keeps
+/// running: the lever is the database's `ALLOW_CONNECTIONS`, pulled from a connection of
+/// the test's own that outlives the outage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_outage_loses_nothing() {
+    use hubsync_store::tokio_postgres;
+
+    let kit = Kit::start(Knobs {
+        reconcile_every: "1h",
+        contacts: 10,
+    })
+    .await;
+    kit.webhook_settings(json!({"max_retries": 200, "retry_base_ms": 200, "retry_max_ms": 500}))
+        .await;
+    let ids = kit.ids(10).await;
+    let (to_hubspot, from_hubspot) = ids.split_at(5);
+    let (lever, connection) = tokio_postgres::connect(kit.db.url(), tokio_postgres::NoTls)
+        .await
+        .expect("the lever connection");
+    tokio::spawn(connection);
+    // A database cannot refuse connections to itself: the lever is pulled from another one.
+    let mut admin_config: tokio_postgres::Config = kit.db.url().parse().expect("url");
+    admin_config.dbname("postgres");
+    let (admin, connection) = admin_config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .expect("the admin connection");
+    tokio::spawn(connection);
+    let database = kit.db.name().to_owned();
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {database} ALLOW_CONNECTIONS false; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{database}' AND pid <> {lever_pid}",
+            lever_pid = lever
+                .query_one("SELECT pg_backend_pid()", &[])
+                .await
+                .expect("pid")
+                .get::<_, i32>(0)
+        ))
+        .await
+        .expect("pull the lever");
+
+    let now = chrono::Utc::now().timestamp_millis();
+    let body = format!(
+        r#"[{{"eventId":9100001,"occurredAt":{now},"subscriptionType":"contact.propertyChange","objectId":{},"propertyName":"firstname","attemptNumber":0}}]"#,
+        from_hubspot[0]
+    );
+    assert_eq!(
+        deliver(&kit, &body, &body, SECRET, now).await,
+        503,
+        "a delivery that cannot be stored is refused so HubSpot retries it"
+    );
+    assert_eq!(
+        readyz(&kit).await,
+        Some(503),
+        "not ready as soon as PostgreSQL refused a delivery"
+    );
+    for id in from_hubspot {
+        kit.edit(*id, json!({"firstname": format!("outage-{id}")}))
+            .await;
+    }
+    // The application still had a connection open: its writes are captured as usual.
+    for id in to_hubspot {
+        lever
+            .batch_execute(&format!(
+                "UPDATE hubspot.contacts SET lastname = 'outage-{id}' WHERE hs_object_id = {id}"
+            ))
+            .await
+            .expect("an application write");
+    }
+    let k = &kit;
+    k.wait_for("webhook deliveries refused", || async move {
+        k.webhook_stats().await["attempts_failed"]
+            .as_u64()
+            .is_some_and(|n| n > 0)
+    })
+    .await;
+
+    admin
+        .batch_execute(&format!("ALTER DATABASE {database} ALLOW_CONNECTIONS true"))
+        .await
+        .expect("release the lever");
+    k.wait_for("/readyz ready again", || async move {
+        readyz(k).await == Some(200)
+    })
+    .await;
+    for id in to_hubspot {
+        k.wait_for("PostgreSQL's changes in HubSpot", || async move {
+            k.hubspot_value(*id, "lastname").await == Some(format!("outage-{id}"))
+        })
+        .await;
+    }
+    for id in from_hubspot {
+        k.wait_for("HubSpot's changes in PostgreSQL", || async move {
+            firstname(k, *id).await == Some(format!("outage-{id}"))
+        })
+        .await;
+    }
+    k.wait_for("an empty outbox", || async move {
+        k.scalar::<i64>("SELECT count(*) FROM hubsync.outbox")
+            .await
+            .ok()
+            == Some(0)
+    })
+    .await;
+    let log = kit.daemon_log();
+    assert!(!log.contains("panicked"), "{log}");
+}

@@ -60,6 +60,11 @@ pub(crate) async fn receive(
     };
     let (status, outcome) = receiver.handle(&method, &uri, &headers, &body).await;
     metrics::counter!(names::WEBHOOK_REQUESTS, "outcome" => outcome).increment(1);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        // PostgreSQL could not store the events: not ready until the observer's next probe
+        // reaches it again (instead of up to one probe period later).
+        state.readiness.set_postgres(false);
+    }
     status
 }
 
