@@ -182,3 +182,51 @@ async fn a_rejected_row_is_failed_with_hubspots_message_and_retried_when_edited(
         .await;
     assert_eq!(status, "synced");
 }
+
+/// More pending updates than one batch read takes, while HubSpot's search index lags a
+/// minute: a HubSpot edit the pull has not seen, made on one of them, is still read (batch
+/// reads of 100, not the lagging search) and merged before writing — under `manual` it is
+/// queued, never overwritten — and the other records are written.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hubspot_edit_among_more_than_a_batch_of_pending_updates_is_never_overwritten() {
+    const ROWS: usize = 150;
+    let kit = tw(ConflictPolicy::Manual).await;
+    let values: Vec<String> = (0..ROWS)
+        .map(|i| format!("('many{i}@example.com', 'Base')"))
+        .collect();
+    kit.sql(&format!(
+        "INSERT INTO hubspot.contacts (email, firstname) VALUES {}",
+        values.join(", ")
+    ))
+    .await;
+    assert_eq!(kit.push().await.created, ROWS as u64);
+    let id = kit.id_of("many7@example.com").await;
+    kit.post("/_emulator/faults", json!({"search_lag_ms": 60_000}))
+        .await;
+    kit.edit_in_hubspot(id, json!({"firstname": "FromHubSpot"}))
+        .await;
+    kit.sql("UPDATE hubspot.contacts SET firstname = 'FromPostgres'")
+        .await;
+    kit.reset_stats().await;
+    let report = kit.push().await; // no pull in between
+    assert_eq!(report.verified, 1, "{report:?}");
+    assert_eq!(report.updated, ROWS as u64 - 1, "{report:?}");
+    let record = kit.hubspot(id).await;
+    assert_eq!(record["properties"]["firstname"], "FromHubSpot");
+    let open: i64 = kit
+        .scalar("SELECT count(*) FROM hubsync.conflicts WHERE status = 'open'")
+        .await;
+    assert_eq!(open, 1);
+    // One batch read per batch of pending records, no more.
+    let stats = kit.stats().await;
+    assert_eq!(
+        stats["by_route"]["POST /crm/v3/objects/contacts/batch/read"],
+        ROWS.div_ceil(100),
+        "{stats}"
+    );
+    let other = kit.id_of("many8@example.com").await;
+    assert_eq!(
+        kit.hubspot(other).await["properties"]["firstname"],
+        "FromPostgres"
+    );
+}

@@ -1,7 +1,18 @@
 //! The writeback benchmark (docs/benchmarks.md, "Two-way"): 10,000 PostgreSQL row updates
 //! of a two-way object reach HubSpot at the batch-rate bound (100 records per call at the
 //! burst limit), with no 429. Ignored by default; run it with
-//! `cargo test --release -p hubsync-engine --test main -- --ignored --nocapture writeback_bench`.
+//! `cargo test --release -p hubsync-engine --test main writeback_bench -- --ignored --nocapture`.
+//!
+//! The bound is fair only from a known bucket state. A full bucket would let HubSpot take
+//! all 100 calls at once (no meaningful bound), and a partly used one an unknown share of
+//! them; so right before the push the same client makes [`BURST`] cheap calls through its
+//! governor, which leaves the rolling window holding a steady stream of calls — the state a
+//! long push is in. From there HubSpot accepts one more call each time an old one leaves the
+//! window, i.e. at most `BURST` calls per 10 s, so 10,000 records (100 calls of 100) can't
+//! be written in less than `100 / (BURST / 10 s)` = 10 s: the bound is 1,000 records/s,
+//! every other call the push makes (verify reads, searches excepted: their own limiter)
+//! counting against it. The figures are printed, not asserted (wall-clock); what is
+//! asserted are counts: every record written, no 429, a second pass writes nothing.
 
 use std::time::Instant;
 
@@ -15,6 +26,8 @@ use crate::two_way_kit::tw_seeded;
 const ROWS: u64 = 10_000;
 /// The emulator's and the client's burst limit: calls per 10 s.
 const BURST: u32 = 100;
+/// HubSpot's batch size.
+const PER_CALL: u64 = 100;
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "benchmark: run explicitly in release mode"]
@@ -31,12 +44,19 @@ async fn writeback_bench() {
     let kit = tw_seeded(rules, Some(BURST), seed).await;
     let rows: i64 = kit.scalar("SELECT count(*) FROM hubspot.contacts").await;
     assert_eq!(rows as u64, ROWS, "backfill");
-    // The backfill left the burst bucket drained: the push runs at the steady refill rate.
     kit.sql("UPDATE hubspot.contacts SET lastname = 'Bench-' || hs_object_id::text")
         .await;
-    kit.reset_stats().await;
-    let started = Instant::now();
     let object = kit.object().await;
+    // A steady stream of calls fills the rolling window (see the module docs).
+    for _ in 0..BURST {
+        kit.client
+            .get_property("contacts", "email")
+            .await
+            .expect("filler call");
+    }
+    kit.reset_stats().await;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let started = Instant::now();
     let options = DrainOptions::default();
     let report = pg_to_hs::drain(kit.store(), &kit.client, &object, &options)
         .await
@@ -46,19 +66,20 @@ async fn writeback_bench() {
     let stats = kit.stats().await;
     let calls = stats["requests_total"].as_u64().unwrap_or_default();
     let limited = stats["rate_limited_total"].as_u64().unwrap_or_default();
-    let bound = 100.0 * f64::from(BURST) / 10.0;
+    let route = |r: &str| stats["by_route"][r].as_u64().unwrap_or_default();
+    let updates = route("POST /crm/v3/objects/contacts/batch/update");
+    let reads = route("POST /crm/v3/objects/contacts/batch/read");
+    let searches = route("POST /crm/v3/objects/contacts/search");
+    let bound_seconds = ROWS.div_ceil(PER_CALL) as f64 / (f64::from(BURST) / 10.0);
+    let bound = ROWS as f64 / bound_seconds;
     let rate = ROWS as f64 / elapsed;
     println!(
-        "writeback_bench: {ROWS} updates in {elapsed:.2} s = {rate:.0} records/s; bound {bound:.0} records/s ({:.1}%); {calls} calls ({} batch updates, {} verified), {limited} x 429",
+        "writeback_bench: {ROWS} updates in {elapsed:.2} s = {rate:.0} records/s; bound {bound:.0} records/s ({:.1}%); {calls} calls ({updates} batch updates, {reads} batch reads, {searches} searches; {} records verified), {limited} x 429; load average at start {}",
         100.0 * rate / bound,
-        stats["by_route"]["POST /crm/v3/objects/contacts/batch/update"],
         report.verified,
+        load.trim(),
     );
     assert_eq!(limited, 0, "{stats}");
-    assert!(
-        rate >= 0.95 * bound,
-        "{rate:.0} records/s is below 95% of {bound:.0}"
-    );
     // The next pass writes nothing.
     kit.reset_stats().await;
     let again = kit.pass().await;

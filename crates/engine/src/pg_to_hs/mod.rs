@@ -192,8 +192,10 @@ pub async fn ensure_row_id_property(
 }
 
 /// Writes every pending change of `object` to HubSpot, round after round, until the outbox
-/// has nothing claimable left. Whole-call HubSpot failures put the affected entries back
-/// for [`DrainOptions::retry_after`] and are returned after the other work is done.
+/// has nothing claimable left. Rounds are pipelined (see `send`): sending starts with the
+/// first planned batch, and the next round is claimed while the last batches are in flight.
+/// Whole-call HubSpot failures put the affected entries back for
+/// [`DrainOptions::retry_after`] and are returned after the other work is done.
 ///
 /// # Errors
 /// Database errors; the first whole-call HubSpot failure.
@@ -205,16 +207,13 @@ pub async fn drain(
 ) -> Result<DrainReport, TwoWayError> {
     let mut report = DrainReport::default();
     let mut first_error = None;
+    let mut entries = Vec::new();
     loop {
-        let mut client = store.client().await?;
-        let entries = outbox::claim(
-            &mut client,
-            &options.consumer,
-            Some(object.name()),
-            options.records_per_claim,
-            options.lease,
-        )
-        .await?;
+        // A prefetched claim skipped the records still in flight: an empty one is asked
+        // again before stopping.
+        if entries.is_empty() {
+            entries = send::claim(store, object, options).await?;
+        }
         if entries.is_empty() {
             break;
         }
@@ -222,17 +221,15 @@ pub async fn drain(
             return Ok(report);
         }
         let changes = outbox::coalesce(&entries);
-        report.verified +=
-            verify::verify(store, hubspot, object, &changes, options.verify_recent).await?;
-        let rows = current_rows(&client, object, &changes).await?;
-        drop(client);
         let round = send::Round::new(store, hubspot, object, options);
-        let (done, error) = round.run(changes, rows).await?;
-        report.absorb(&done);
+        let done = round.run(changes, options.crash_at.is_none()).await?;
+        report.absorb(&done.report);
+        entries = done.next;
         if first_error.is_none() {
-            first_error = error;
+            first_error = done.error;
         }
         if options.crash_at.is_some() || first_error.is_some() {
+            round.release(&entries).await?;
             break;
         }
     }

@@ -1,9 +1,12 @@
-//! One writeback round: plans every claimed record, sends the HubSpot batches (several in
-//! flight, paced by the client's governor), bisects a batch HubSpot rejected as a whole,
-//! and commits each batch's outcome — ids, shadow, record state, outbox acknowledgement,
-//! audit — in one PostgreSQL transaction per batch.
+//! One writeback round, pipelined so the rate governor never waits on PostgreSQL: the
+//! claimed records are verified and planned one batch's worth at a time, each batch is
+//! handed to the senders as soon as it is full (several in flight, paced by the client's
+//! governor) while the next records are planned, and once everything is planned the next
+//! round is claimed while the last batches are still in flight. A batch HubSpot rejected
+//! as a whole is bisected; each batch's outcome — ids, shadow, record state, outbox
+//! acknowledgement, audit — commits in one PostgreSQL transaction.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::Utc;
 use futures_util::{StreamExt, future::BoxFuture, stream};
@@ -13,20 +16,25 @@ use hubsync_hubspot::{
 };
 use hubsync_store::{
     Store, StoreError,
-    rows::StoredRow,
-    state::outbox::{self, RecordChange},
+    state::outbox::{self, OutboxEntry, RecordChange},
     tagged_transaction,
 };
+use tokio::sync::mpsc;
 
 use super::bisect::{ItemResults, bisect};
 use super::plan::{Action, Planned, plan};
-use super::{DrainOptions, DrainReport};
+use super::verify::Verifier;
+use super::{DrainOptions, DrainReport, current_rows};
 use crate::merge::MergeContext;
 use crate::two_way::{
     ROW_ID_PROPERTY, TwoWayError, TwoWayObject,
     shadow_io::{self, ms},
     write_fields_to_postgres,
 };
+
+/// Records verified and planned per step: one batch's worth, so the first batch is sent as
+/// soon as it is planned.
+const PLAN_STEP: usize = MAX_BATCH_INPUTS;
 
 /// Where a test makes the writer stop as if the process died.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +51,28 @@ enum Job<'c> {
     Update(Vec<(&'c RecordChange, i64, Action)>),
     Archive(Vec<(&'c RecordChange, i64)>),
     ArchiveByKey(Vec<&'c RecordChange>),
+}
+
+/// One batch's result: its counts, and the whole-call HubSpot failure that put its entries
+/// back, if any.
+type JobResult = Result<(DrainReport, Option<TwoWayError>), TwoWayError>;
+
+/// What a round did.
+pub(super) struct RoundOutcome {
+    /// Counts.
+    pub(super) report: DrainReport,
+    /// The first whole-call HubSpot failure (its entries were put back for a later retry).
+    pub(super) error: Option<TwoWayError>,
+    /// The next round's entries, claimed while this round's last batches were in flight.
+    pub(super) next: Vec<OutboxEntry>,
+}
+
+/// What planning a round produced besides its batches.
+struct PlanningDone<'c, 'm> {
+    report: DrainReport,
+    /// Records with primary association changes (written after the batches).
+    primary: Vec<(&'c RecordChange, Planned<'m>)>,
+    next: Vec<OutboxEntry>,
 }
 
 /// One round's shared context.
@@ -74,19 +104,110 @@ impl<'a> Round<'a> {
         }
     }
 
-    /// Plans, sends and records one claim's changes. The error, if any, is the first
-    /// whole-call HubSpot failure (its entries were put back for a later retry).
+    /// Verifies, plans, sends and records one claim's changes, planning one step while the
+    /// batches already planned are sent; with `prefetch`, claims the next round's entries
+    /// once everything is planned.
     pub(super) async fn run(
         &self,
         changes: Vec<RecordChange>,
-        rows: HashMap<String, StoredRow>,
-    ) -> Result<(DrainReport, Option<TwoWayError>), TwoWayError> {
-        let ids: Vec<i64> = rows.values().filter_map(|r| r.hs_object_id).collect();
-        let shadows = {
-            let client = self.store.client().await?;
-            shadow_io::load(&client, self.object.name(), &ids).await?
+        prefetch: bool,
+    ) -> Result<RoundOutcome, TwoWayError> {
+        let in_flight = self.options.concurrency.max(1);
+        let (queue, mut queued) = mpsc::channel::<BoxFuture<'_, JobResult>>(in_flight);
+        let planning = self.plan_and_queue(&changes, queue, prefetch);
+        // The senders take batches as they are queued (futures built by the planner: a
+        // closure mapping jobs inside the stream would make the future not `Send` for the
+        // daemon's multi-threaded runtime).
+        let sending = stream::poll_fn(move |cx| queued.poll_recv(cx))
+            .buffer_unordered(in_flight)
+            .collect::<Vec<JobResult>>();
+        let (planned, results) = tokio::join!(planning, sending);
+        let PlanningDone {
+            mut report,
+            primary,
+            next,
+        } = planned?;
+        let mut error = None;
+        for r in results {
+            let (done, e) = match r {
+                Ok(r) => r,
+                Err(fatal) => {
+                    self.release(&next).await?;
+                    return Err(fatal);
+                }
+            };
+            report.absorb(&done);
+            if error.is_none() {
+                error = e;
+            }
+        }
+        if self.options.crash_at.is_none() {
+            report.associations += self.write_primary(&primary).await?;
+        }
+        Ok(RoundOutcome {
+            report,
+            error,
+            next,
+        })
+    }
+
+    /// The planner: verifies and plans `changes` a step at a time, settles what needs no
+    /// HubSpot call, and queues each batch as soon as it is full (the rest at the end).
+    async fn plan_and_queue<'c>(
+        &'c self,
+        changes: &'c [RecordChange],
+        queue: mpsc::Sender<BoxFuture<'c, JobResult>>,
+        prefetch: bool,
+    ) -> Result<PlanningDone<'c, 'a>, TwoWayError> {
+        let mut report = DrainReport::default();
+        let mut verifier = Verifier::new(
+            self.store,
+            self.hubspot,
+            self.object,
+            self.options.verify_recent,
+            changes,
+        );
+        let mut batches = Batches::default();
+        let mut primary = Vec::new();
+        for step in changes.chunks(PLAN_STEP) {
+            report.verified += verifier.verify(step).await?;
+            let planned = self.plan_step(step).await?;
+            report.absorb(&self.settle_local(&planned).await?);
+            for job in batches.add(&planned) {
+                if queue.send(Box::pin(self.run_job(job))).await.is_err() {
+                    break;
+                }
+            }
+            primary.extend(planned.into_iter().filter(|(_, p)| !p.primary.is_empty()));
+        }
+        for job in batches.finish() {
+            if queue.send(Box::pin(self.run_job(job))).await.is_err() {
+                break;
+            }
+        }
+        drop(queue);
+        let next = if prefetch {
+            claim(self.store, self.object, self.options).await?
+        } else {
+            Vec::new()
         };
-        let planned: Vec<(&RecordChange, Planned<'_>)> = changes
+        Ok(PlanningDone {
+            report,
+            primary,
+            next,
+        })
+    }
+
+    /// Plans one step against the records' current rows and shadows.
+    async fn plan_step<'c>(
+        &self,
+        step: &'c [RecordChange],
+    ) -> Result<Vec<(&'c RecordChange, Planned<'a>)>, TwoWayError> {
+        let client = self.store.client().await?;
+        let rows = current_rows(&client, self.object, step).await?;
+        let ids: Vec<i64> = rows.values().filter_map(|r| r.hs_object_id).collect();
+        let shadows = shadow_io::load(&client, self.object.name(), &ids).await?;
+        Ok(step
             .iter()
             .map(|c| {
                 let row = rows.get(&c.row_key);
@@ -95,31 +216,18 @@ impl<'a> Round<'a> {
                     .and_then(|id| shadows.get(&id));
                 (c, plan(self.object, c, row, shadow, &self.ctx))
             })
-            .collect();
-        let mut report = self.settle_local(&planned).await?;
-        // Futures built before awaiting (a closure mapping jobs inside the stream would
-        // make the future not `Send` for the daemon's multi-threaded runtime).
-        let mut calls = Vec::new();
-        for job in jobs(&planned) {
-            calls.push(self.run_job(job));
+            .collect())
+    }
+
+    /// Gives claimed entries back untouched (the drain stops before their round).
+    pub(super) async fn release(&self, entries: &[OutboxEntry]) -> Result<(), TwoWayError> {
+        if entries.is_empty() {
+            return Ok(());
         }
-        let results: Vec<Result<(DrainReport, Option<TwoWayError>), TwoWayError>> =
-            stream::iter(calls)
-                .buffer_unordered(self.options.concurrency.max(1))
-                .collect()
-                .await;
-        let mut first_error = None;
-        for r in results {
-            let (done, error) = r?;
-            report.absorb(&done);
-            if first_error.is_none() {
-                first_error = error;
-            }
-        }
-        if self.options.crash_at.is_none() {
-            report.associations += self.write_primary(&planned).await?;
-        }
-        Ok((report, first_error))
+        let ids: Vec<i64> = entries.iter().map(|e| e.id).collect();
+        let client = self.store.client().await?;
+        outbox::release(&client, &self.options.consumer, &ids).await?;
+        Ok(())
     }
 
     /// Records that need no HubSpot call: acknowledged, refused, or reverted in PostgreSQL.
@@ -127,12 +235,20 @@ impl<'a> Round<'a> {
         &self,
         planned: &[(&RecordChange, Planned<'_>)],
     ) -> Result<DrainReport, TwoWayError> {
-        let mut report = DrainReport::default();
+        let mut report = DrainReport {
+            held_conflicts: planned.iter().map(|(_, p)| p.held).sum(),
+            ..DrainReport::default()
+        };
+        let local = |p: &Planned<'_>| {
+            !p.reverts.is_empty() || matches!(p.action, Action::Nothing | Action::Refuse(_))
+        };
+        if !planned.iter().any(|(_, p)| local(p)) {
+            return Ok(report);
+        }
         let mut client = self.store.client().await?;
         let tx = tagged_transaction(&mut client).await?;
         let consumer = &self.options.consumer;
         for (change, p) in planned {
-            report.held_conflicts += p.held;
             if !p.reverts.is_empty()
                 && let Some(id) = change.hs_object_id
             {
@@ -158,10 +274,7 @@ impl<'a> Round<'a> {
     }
 
     /// Sends one batch and records its outcome.
-    async fn run_job(
-        &self,
-        job: Job<'_>,
-    ) -> Result<(DrainReport, Option<TwoWayError>), TwoWayError> {
+    async fn run_job(&self, job: Job<'_>) -> JobResult {
         let changes: Vec<&RecordChange> = match &job {
             Job::Create(v) => v.iter().map(|(c, _)| *c).collect(),
             Job::Update(v) => v.iter().map(|(c, ..)| *c).collect(),
@@ -315,34 +428,95 @@ impl<'a> Round<'a> {
     }
 }
 
-/// Groups planned HubSpot writes into batches of at most 100.
-fn jobs<'c>(planned: &[(&'c RecordChange, Planned<'_>)]) -> Vec<Job<'c>> {
-    let mut creates = Vec::new();
-    let mut updates = Vec::new();
-    let mut archives = Vec::new();
-    let mut by_key = Vec::new();
-    for (change, p) in planned {
-        match &p.action {
-            Action::Create { properties } => creates.push((*change, properties.clone())),
-            a @ Action::Update { hs_id, .. } => updates.push((*change, *hs_id, a.clone())),
-            Action::Archive { hs_id } => archives.push((*change, *hs_id)),
-            Action::ArchiveByKey => by_key.push(*change),
-            Action::Nothing | Action::Refuse(_) => {}
+/// Claims the next round's entries of `object`.
+///
+/// # Errors
+/// Database errors.
+pub(super) async fn claim(
+    store: &Store,
+    object: &TwoWayObject,
+    options: &DrainOptions,
+) -> Result<Vec<OutboxEntry>, TwoWayError> {
+    let mut client = store.client().await?;
+    Ok(outbox::claim(
+        &mut client,
+        &options.consumer,
+        Some(object.name()),
+        options.records_per_claim,
+        options.lease,
+    )
+    .await?)
+}
+
+/// Planned HubSpot writes waiting for their batch to fill.
+#[derive(Default)]
+struct Batches<'c> {
+    creates: Vec<(&'c RecordChange, BTreeMap<String, String>)>,
+    updates: Vec<(&'c RecordChange, i64, Action)>,
+    archives: Vec<(&'c RecordChange, i64)>,
+    by_key: Vec<&'c RecordChange>,
+}
+
+impl<'c> Batches<'c> {
+    /// Adds one step's planned writes; returns the batches that are now full.
+    fn add(&mut self, planned: &[(&'c RecordChange, Planned<'_>)]) -> Vec<Job<'c>> {
+        for (change, p) in planned {
+            match &p.action {
+                Action::Create { properties } => self.creates.push((*change, properties.clone())),
+                a @ Action::Update { hs_id, .. } => {
+                    self.updates.push((*change, *hs_id, a.clone()));
+                }
+                Action::Archive { hs_id } => self.archives.push((*change, *hs_id)),
+                Action::ArchiveByKey => self.by_key.push(*change),
+                Action::Nothing | Action::Refuse(_) => {}
+            }
         }
+        let mut out = Vec::new();
+        out.extend(full(&mut self.creates).into_iter().map(Job::Create));
+        out.extend(full(&mut self.updates).into_iter().map(Job::Update));
+        out.extend(full(&mut self.archives).into_iter().map(Job::Archive));
+        out.extend(full(&mut self.by_key).into_iter().map(Job::ArchiveByKey));
+        out
     }
+
+    /// The remaining, partly filled batches.
+    fn finish(self) -> Vec<Job<'c>> {
+        let mut out = Vec::new();
+        out.extend(last(self.creates).map(Job::Create));
+        out.extend(last(self.updates).map(Job::Update));
+        out.extend(last(self.archives).map(Job::Archive));
+        out.extend(last(self.by_key).map(Job::ArchiveByKey));
+        out
+    }
+}
+
+/// A last batch, unless empty.
+fn last<T>(items: Vec<T>) -> Option<Vec<T>> {
+    (!items.is_empty()).then_some(items)
+}
+
+/// Takes the full batches (of [`MAX_BATCH_INPUTS`]) off the front of `items`.
+fn full<T>(items: &mut Vec<T>) -> Vec<Vec<T>> {
     let mut out = Vec::new();
-    out.extend(chunked(creates).into_iter().map(Job::Create));
-    out.extend(chunked(updates).into_iter().map(Job::Update));
-    out.extend(chunked(archives).into_iter().map(Job::Archive));
-    out.extend(chunked(by_key).into_iter().map(Job::ArchiveByKey));
+    while items.len() >= MAX_BATCH_INPUTS {
+        out.push(items.drain(..MAX_BATCH_INPUTS).collect());
+    }
     out
 }
 
-fn chunked<T>(items: Vec<T>) -> Vec<Vec<T>> {
-    let mut out = Vec::new();
-    let mut items = items.into_iter().peekable();
-    while items.peek().is_some() {
-        out.push(items.by_ref().take(MAX_BATCH_INPUTS).collect());
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Full batches leave as soon as they fill, in order; the rest waits for `finish`.
+    #[test]
+    fn batches_leave_when_full_and_the_rest_at_the_end() {
+        let mut items: Vec<usize> = (0..250).collect();
+        let batches = full(&mut items);
+        assert_eq!(batches.len(), 2);
+        assert_eq!(batches[0], (0..100).collect::<Vec<_>>());
+        assert_eq!(batches[1], (100..200).collect::<Vec<_>>());
+        assert_eq!(items, (200..250).collect::<Vec<_>>());
+        assert!(full(&mut items).is_empty());
     }
-    out
 }
