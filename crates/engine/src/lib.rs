@@ -5,12 +5,12 @@
 //! - [`clock`]: version ordering and the clock-skew rule of `last-write-wins`;
 //! - [`policy`]: directions and conflict policies per object and per field;
 //! - [`merge`]: the three-way merge of one field against the shadow;
-//! - [`record`]: one record's life cycle (create, delete, restore) and its fields;
-//! - [`plan`]: many records' merges batched into what each writer does;
 //! - [`coalesce`]: a record's pending PostgreSQL changes folded into one net change.
 //!
-//! The I/O pipelines built on top feed it observations from HubSpot and PostgreSQL and carry
-//! out the plans it returns; [`webhook_inbox`] applies the webhook events the daemon stores.
+//! The two-way pipelines built on top decide with it, each through one pure function the
+//! property tests run too: the pull per field (`two_way::inbound_field`), the push per
+//! record (`pg_to_hs::plan`); record life cycle (creates, deletes, restores) is theirs.
+//! [`webhook_inbox`] applies the webhook events the daemon stores.
 
 pub mod clock;
 pub mod coalesce;
@@ -19,9 +19,7 @@ pub mod merge;
 pub mod model;
 pub mod overrides;
 pub mod pg_to_hs;
-pub mod plan;
 pub mod policy;
-pub mod record;
 pub mod settings;
 pub mod two_way;
 pub mod webhook_inbox;

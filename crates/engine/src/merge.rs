@@ -64,9 +64,6 @@ pub enum ResolvedBy {
     PostgresWins,
     /// The field is one-way (or HubSpot read-only): the change on the other side is reverted.
     Direction,
-    /// The record was deleted on the winning side; the overridden value was a concurrent or
-    /// late update of it.
-    Deleted,
 }
 
 /// A conflict settled without a person: which value is kept and which is overwritten.

@@ -1,5 +1,5 @@
-//! Domain types of two-way sync, shared by the merge, the planner and the outbox coalescer:
-//! the two sides, field values in HubSpot's canonical string form, per-side source versions,
+//! Domain types of two-way sync, shared by the merge, the two-way pipelines and the outbox
+//! coalescer: the two sides, field values in HubSpot's canonical string form, per-side source versions,
 //! observations of a side's current state, and the shadow copy (the last state both sides
 //! agreed on). No I/O: the store and the HubSpot client convert to and from these types.
 
@@ -47,21 +47,6 @@ impl std::fmt::Display for Side {
 /// HubSpot's empty string). The store converts SQL values into this form
 /// (`hubsync_store::values`), so equal values compare equal as strings on both sides.
 pub type FieldValue = Option<String>;
-
-/// A HubSpot object id (`hs_object_id`).
-pub type HsObjectId = i64;
-
-/// The caller's stable identity for one record, independent of whether HubSpot has assigned
-/// an id yet (for example the row's hubsync sync key, lessons item 14). The engine only
-/// compares and orders keys; it never interprets them.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct RecordKey(pub String);
-
-impl std::fmt::Display for RecordKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// When and in which order a side made a change.
 ///
@@ -192,81 +177,6 @@ impl ShadowField {
         let slot = match side {
             Side::HubSpot => &mut self.hubspot_version,
             Side::Postgres => &mut self.postgres_version,
-        };
-        *slot = Some(slot.map_or(version, |v| v.max(version)));
-    }
-}
-
-/// Why a record no longer exists on either side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Tombstone {
-    /// The side that deleted (archived) it first.
-    pub side: Side,
-    /// The version of that delete.
-    pub version: Version,
-}
-
-/// A record-level change kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum RecordChange {
-    /// The record was created.
-    Create,
-    /// The record was deleted or archived.
-    Delete,
-    /// The record was restored.
-    Restore,
-}
-
-/// A record-level situation that needs a person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum RecordConflict {
-    /// `side` made a change the object's direction does not let through.
-    AgainstDirection {
-        /// Where the change was made.
-        side: Side,
-        /// What it was.
-        change: RecordChange,
-    },
-    /// The row was restored in PostgreSQL but the record is archived in HubSpot, which has no
-    /// API to restore it: restore it in HubSpot's recycle bin, or archive the row again.
-    RestoreNotPossibleInHubSpot,
-}
-
-/// The shadow copy of one record.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct ShadowRecord {
-    /// HubSpot's id once known.
-    pub hs_id: Option<HsObjectId>,
-    /// Agreed state per field.
-    pub fields: BTreeMap<String, ShadowField>,
-    /// Set once the record was deleted on one side and archived on the other. A tombstoned
-    /// record is never revived by a field update, only by an explicit restore.
-    pub tombstone: Option<Tombstone>,
-    /// The newest archive/restore version seen from HubSpot: an older (duplicate, late)
-    /// archive or restore event is ignored.
-    pub hubspot_lifecycle: Option<Version>,
-    /// The newest archive/restore version seen from PostgreSQL.
-    pub postgres_lifecycle: Option<Version>,
-    /// A record-level conflict waiting for a person: holds every write to the record.
-    #[serde(default)]
-    pub conflict: Option<RecordConflict>,
-}
-
-impl ShadowRecord {
-    /// The newest archive/restore version seen from `side`.
-    #[must_use]
-    pub fn lifecycle(&self, side: Side) -> Option<Version> {
-        match side {
-            Side::HubSpot => self.hubspot_lifecycle,
-            Side::Postgres => self.postgres_lifecycle,
-        }
-    }
-
-    /// Records an archive/restore of `side` at `version` (keeps the newest).
-    pub fn see_lifecycle(&mut self, side: Side, version: Version) {
-        let slot = match side {
-            Side::HubSpot => &mut self.hubspot_lifecycle,
-            Side::Postgres => &mut self.postgres_lifecycle,
         };
         *slot = Some(slot.map_or(version, |v| v.max(version)));
     }

@@ -209,3 +209,7 @@ fn primary_changes<'m>(
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "../two_way/round_trip_tests.rs"]
+mod round_trip_tests;

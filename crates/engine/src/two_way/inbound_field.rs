@@ -2,7 +2,7 @@
 //! PostgreSQL: the decision of [`crate::merge::merge_field`] turned into the row value to
 //! write (or not), the shadow to store, a conflict to queue, an audit entry and a re-send.
 //! Pure: [`super::inbound`] reads the inputs and carries the decision out; the property
-//! tests of the whole round trip (`plan_tests.rs`) run the same function.
+//! tests of the whole round trip (`round_trip_tests.rs`) run the same function.
 
 use crate::merge::{FieldInput, FieldOutcome, MergeContext, Resolution, ResolvedBy, merge_field};
 use crate::model::{FieldValue, Observed, OpenConflict, ShadowField, Side};
