@@ -67,7 +67,14 @@ pub(super) async fn prepare(store: &Store, object: &TwoWayObject) -> Result<(), 
     let junctions = junctions_of(store, object).await?;
     let client = store.client().await?;
     for junction in &junctions {
-        install_capture(&client, &junction.capture_spec()).await?;
+        match install_capture(&client, &junction.capture_spec()).await {
+            // A junction table dropped by hand must not stop the object's writeback; the
+            // next pull recreates it and the next prepare captures it.
+            Err(StoreError::Invalid(reason)) => {
+                tracing::warn!(junction = %junction.table, %reason, "junction table not captured");
+            }
+            other => other?,
+        }
     }
     Ok(())
 }
