@@ -220,6 +220,6 @@ impl Engine {
             .await
             .map_err(|e| error_chain(&e))?
             .ok_or("no contacts table yet")?;
-        Ok(TwoWayObject::new(mapping, self.rules.clone()))
+        Ok(TwoWayObject::new(mapping, self.rules.clone()).with_history(self.client.clone()))
     }
 }
