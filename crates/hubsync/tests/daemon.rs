@@ -271,57 +271,182 @@ async fn sigkill_mid_flow_and_restart_loses_nothing() {
     .await;
 }
 
+/// A running `hubsync demo` on `database_url`.
+struct Demo {
+    child: std::process::Child,
+    /// The local HubSpot's base URL.
+    hubspot: String,
+}
+
+impl Demo {
+    /// Starts the demo (10 seeded contacts) and waits for `/healthz`.
+    async fn start(database_url: &str, dir: &std::path::Path) -> Demo {
+        hubsync_hubspot::install_tls_provider();
+        let (port, emulator_port) = (free_port(), free_port());
+        let child = Command::new(BIN)
+            .args(["demo", "--seed-contacts", "10", "--data-dir"])
+            .arg(dir)
+            .args([
+                "--port",
+                &port.to_string(),
+                "--emulator-port",
+                &emulator_port.to_string(),
+            ])
+            .env("DATABASE_URL", database_url)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn demo");
+        let demo = Demo {
+            child,
+            hubspot: format!("http://127.0.0.1:{emulator_port}"),
+        };
+        let http = reqwest::Client::new();
+        let health = format!("http://127.0.0.1:{port}/healthz");
+        let started = std::time::Instant::now();
+        while !http
+            .get(&health)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(
+                started.elapsed() < crate::daemon_kit::DEADLINE,
+                "demo never became healthy"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        demo
+    }
+
+    /// Ctrl-C; asserts a clean exit and returns what it printed.
+    fn stop(mut self) -> String {
+        let kill = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(kill.success());
+        let status = wait_exit(&mut self.child);
+        let mut out = String::new();
+        if let Some(mut stdout) = self.child.stdout.take() {
+            let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
+        }
+        assert!(status.success(), "demo exit {status:?}\n{out}");
+        out
+    }
+
+    /// A contact's property in the demo's local HubSpot.
+    async fn hubspot_value(&self, id: i64, property: &str) -> Option<String> {
+        let url = format!(
+            "{}/crm/v3/objects/contacts/{id}?properties={property}",
+            self.hubspot
+        );
+        let r = reqwest::Client::new()
+            .get(url)
+            .bearer_auth("demo-private-app-token")
+            .send()
+            .await
+            .ok()?;
+        let v: serde_json::Value = r.json().await.ok()?;
+        v["properties"][property].as_str().map(str::to_owned)
+    }
+}
+
+/// Polls `check` until it holds or fails after the kit's deadline.
+async fn eventually<F, Fut>(what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < crate::daemon_kit::DEADLINE,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_starts_serves_health_and_stops_on_ctrl_c() {
     let db = hubsync_store::TestDb::new().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let (port, emulator_port) = (free_port(), free_port());
-    let mut child = Command::new(BIN)
-        .args(["demo", "--seed-contacts", "10", "--data-dir"])
-        .arg(dir.path())
-        .args([
-            "--port",
-            &port.to_string(),
-            "--emulator-port",
-            &emulator_port.to_string(),
-        ])
-        .env("DATABASE_URL", db.url())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn demo");
-    let http = reqwest::Client::new();
-    let started = std::time::Instant::now();
-    let health = format!("http://127.0.0.1:{port}/healthz");
-    while !http
-        .get(&health)
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(
-            started.elapsed() < crate::daemon_kit::DEADLINE,
-            "demo never became healthy"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    let kill = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(kill.success());
-    let status = wait_exit(&mut child);
-    let mut out = String::new();
-    if let Some(mut stdout) = child.stdout.take() {
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
-    }
-    assert!(status.success(), "demo exit {status:?}\n{out}");
+    let out = Demo::start(db.url(), dir.path()).await.stop();
     assert!(
         out.contains("psql") && out.contains("update hubspot.contacts"),
         "{out}"
     );
     assert!(out.contains("/_emulator/objects/contacts/"), "{out}");
+    assert!(out.contains("Every run starts fresh"), "{out}");
+}
+
+/// A second `hubsync demo` run meets a freshly seeded local HubSpot: the demo database is
+/// reset with it, so the first run's PostgreSQL edit is gone and PostgreSQL matches HubSpot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_demo_run_starts_from_a_consistent_state() {
+    let db = hubsync_store::TestDb::new().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scalar = |sql: &'static str| {
+        let store = db.store().clone();
+        async move {
+            let conn = store.client().await.ok()?;
+            conn.query_one(sql, &[])
+                .await
+                .ok()
+                .map(|r| r.get::<_, i64>(0))
+        }
+    };
+    let first = Demo::start(db.url(), dir.path()).await;
+    eventually("the first backfill", || async {
+        scalar("SELECT count(*) FROM hubspot.contacts").await == Some(10)
+    })
+    .await;
+    let id = scalar("SELECT min(hs_object_id) FROM hubspot.contacts")
+        .await
+        .expect("a contact");
+    let conn = db.store().client().await.expect("conn");
+    conn.batch_execute(&format!(
+        "UPDATE hubspot.contacts SET firstname = 'FirstRun' WHERE hs_object_id = {id}"
+    ))
+    .await
+    .expect("edit");
+    drop(conn);
+    eventually("the edit in HubSpot", || async {
+        first.hubspot_value(id, "firstname").await.as_deref() == Some("FirstRun")
+    })
+    .await;
+    first.stop();
+
+    let second = Demo::start(db.url(), dir.path()).await;
+    let seeded = second.hubspot_value(id, "firstname").await;
+    assert_ne!(
+        seeded.as_deref(),
+        Some("FirstRun"),
+        "HubSpot is seeded anew"
+    );
+    let firstname = format!("SELECT firstname FROM hubspot.contacts WHERE hs_object_id = {id}");
+    eventually("PostgreSQL matching the new HubSpot", || async {
+        let rows = scalar("SELECT count(*) FROM hubspot.contacts").await;
+        let conn = db.store().client().await.ok();
+        let value = match conn {
+            Some(c) => c
+                .query_one(&firstname, &[])
+                .await
+                .ok()
+                .map(|r| r.get::<_, Option<String>>(0)),
+            None => None,
+        };
+        rows == Some(10) && value == Some(seeded.clone())
+    })
+    .await;
+    assert_eq!(
+        scalar("SELECT count(*) FROM hubsync.outbox").await,
+        Some(0),
+        "nothing of the first run left to write"
+    );
+    second.stop();
 }
 
 /// A field-mapping change made by plain SQL (no NOTIFY by hand, no dashboard) applies to the

@@ -1,7 +1,15 @@
 //! `hubsync demo`: the whole product on one machine with no set-up — a seeded local HubSpot
 //! (the emulator) with webhooks pointed at the daemon, a private PostgreSQL under the user's
-//! state directory when `DATABASE_URL` is unset (reused on the next run), and the daemon.
-//! Ctrl-C stops all three.
+//! state directory when `DATABASE_URL` is unset (the cluster is reused on the next run), and
+//! the daemon. Ctrl-C stops all three.
+//!
+//! The local HubSpot lives in memory and is seeded anew on every run, so every run also
+//! starts from a fresh demo database — otherwise PostgreSQL would keep the last run's edits
+//! and sync state against records HubSpot no longer has as they were. The private cluster's
+//! `hubsync_demo` database is dropped and created again; a database given by `DATABASE_URL`
+//! is marked as the demo's on first use (a comment on the database) and its `hubspot` and
+//! `hubsync` schemas are dropped on later runs — an unmarked database that already holds
+//! tables outside the `hubsync` schema is refused rather than touched.
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -25,14 +33,17 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     let (cluster, database_url) = match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty())
     {
-        Some(url) => (None, url),
+        Some(url) => {
+            reset_given_database(&url).await?;
+            (None, url)
+        }
         None => {
             let pg_dir = dir.join("postgres");
             let cluster = tokio::task::spawn_blocking(move || PrivateCluster::start(&pg_dir, None))
                 .await
                 .context("cluster start task")?
                 .context("cannot start the private PostgreSQL (are PostgreSQL's server binaries installed?)")?;
-            create_database(&cluster).await?;
+            recreate_database(&cluster).await?;
             let url = cluster.url_for(DEMO_DB);
             (Some(cluster), url)
         }
@@ -124,23 +135,89 @@ fn default_dir() -> PathBuf {
         .join("demo")
 }
 
-async fn create_database(cluster: &PrivateCluster) -> anyhow::Result<()> {
+/// Drops the private cluster's demo database (last run's data) and creates it empty.
+async fn recreate_database(cluster: &PrivateCluster) -> anyhow::Result<()> {
     let admin = hubsync_store::Store::connect(&cluster.url())
         .await
         .context("private PostgreSQL")?;
     let client = admin.client().await?;
-    let exists = client
-        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&DEMO_DB])
+    client
+        .batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {DEMO_DB} WITH (FORCE); CREATE DATABASE {DEMO_DB}"
+        ))
         .await
-        .context("listing databases")?
-        .is_some();
-    if !exists {
-        client
-            .batch_execute(&format!("CREATE DATABASE {DEMO_DB}"))
-            .await
-            .context("creating the demo database")?;
-    }
+        .context("resetting the demo database")?;
     admin.close();
+    Ok(())
+}
+
+/// What a database given by `DATABASE_URL` holds, as far as the demo is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GivenDatabase {
+    /// Marked by an earlier demo run: its `hubspot` and `hubsync` schemas are the demo's.
+    Demo,
+    /// Unmarked, with no table outside the `hubsync` schema: nothing synced here yet.
+    Fresh,
+    /// Unmarked, with tables of its own: someone else's data.
+    Foreign,
+}
+
+impl GivenDatabase {
+    fn of(comment: Option<&str>, holds_tables: bool) -> Self {
+        match (comment == Some(DEMO_MARK), holds_tables) {
+            (true, _) => Self::Demo,
+            (false, false) => Self::Fresh,
+            (false, true) => Self::Foreign,
+        }
+    }
+}
+
+/// The comment that marks a database as the demo's.
+const DEMO_MARK: &str = "hubsync demo: reset on every run of `hubsync demo`";
+
+/// Gets a database given by `DATABASE_URL` ready for a fresh run (module docs).
+async fn reset_given_database(url: &str) -> anyhow::Result<()> {
+    let store = hubsync_store::Store::connect(url)
+        .await
+        .context("cannot reach the PostgreSQL in DATABASE_URL")?;
+    let client = store.client().await?;
+    let row = client
+        .query_one(
+            "SELECT current_database()::text, shobj_description(d.oid, 'pg_database'), \
+               EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') \
+                   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'hubsync') \
+                   AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%') \
+             FROM pg_database d WHERE d.datname = current_database()",
+            &[],
+        )
+        .await
+        .context("reading the demo database")?;
+    let (name, comment, holds_tables): (String, Option<String>, bool) =
+        (row.get(0), row.get(1), row.get(2));
+    match GivenDatabase::of(comment.as_deref(), holds_tables) {
+        GivenDatabase::Demo => client
+            .batch_execute(
+                "DROP SCHEMA IF EXISTS hubspot CASCADE; DROP SCHEMA IF EXISTS hubsync CASCADE",
+            )
+            .await
+            .context("resetting the demo database's hubspot and hubsync schemas")?,
+        GivenDatabase::Fresh => {
+            let mark = format!(
+                "COMMENT ON DATABASE \"{}\" IS '{DEMO_MARK}'",
+                name.replace('"', "\"\"")
+            );
+            if let Err(err) = client.batch_execute(&mark).await {
+                tracing::warn!(error = %err, "cannot mark the database as the demo's; the next run will refuse it");
+            }
+        }
+        GivenDatabase::Foreign => anyhow::bail!(
+            "DATABASE_URL names a database with tables not made by `hubsync demo`; \
+             the demo resets its database on every run (its local HubSpot is seeded anew), so \
+             give it an empty database"
+        ),
+    }
+    store.close();
     Ok(())
 }
 
@@ -218,7 +295,10 @@ fn print_welcome(
     let id = id.map_or_else(|| "ID".to_owned(), |id| id.to_string());
     println!(
         r#"
-hubsync demo is running (Ctrl-C stops everything; the next run reuses the PostgreSQL data).
+hubsync demo is running (Ctrl-C stops everything).
+
+Every run starts fresh: the local HubSpot is seeded anew and the demo database is reset to
+match it, so edits from an earlier run are gone (the PostgreSQL server itself is reused).
 
   local HubSpot   {hubspot}   (token: {DEMO_TOKEN})
   dashboard       http://127.0.0.1:{port}/   (objects, API budget, conflicts, issues, field mapping)
@@ -238,4 +318,28 @@ Try, in another terminal:
   {psql} -c "select firstname, lastname, synced_at from hubspot.contacts where hs_object_id = {id}"
 "#
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_marked_or_schema_less_database_is_used() {
+        assert_eq!(
+            GivenDatabase::of(Some(DEMO_MARK), true),
+            GivenDatabase::Demo
+        );
+        assert_eq!(
+            GivenDatabase::of(Some(DEMO_MARK), false),
+            GivenDatabase::Demo
+        );
+        assert_eq!(GivenDatabase::of(None, false), GivenDatabase::Fresh);
+        assert_eq!(GivenDatabase::of(Some("prod"), false), GivenDatabase::Fresh);
+        assert_eq!(GivenDatabase::of(None, true), GivenDatabase::Foreign);
+        assert_eq!(
+            GivenDatabase::of(Some("prod"), true),
+            GivenDatabase::Foreign
+        );
+    }
 }
