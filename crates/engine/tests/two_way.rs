@@ -448,3 +448,88 @@ async fn writes_within_the_skew_window_go_to_the_tie_side() {
         assert_eq!(kit.write_calls().await, 0, "{}", kit.stats().await);
     }
 }
+
+/// The row HubSpot's copy of `id` becomes (the kit's properties, HubSpot's `updatedAt`).
+async fn row_of(kit: &Tw, id: i64) -> RecordRow {
+    let record = kit.hubspot(id).await;
+    let properties = ["email", "firstname", "lastname", "phone"]
+        .iter()
+        .map(|p| {
+            let v = record["properties"][*p].as_str().map(str::to_owned);
+            ((*p).to_owned(), v)
+        })
+        .collect();
+    RecordRow {
+        hs_object_id: id,
+        properties,
+        created_at: None,
+        updated_at: record["updatedAt"]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .expect("updatedAt"),
+        archived_at: None,
+    }
+}
+
+/// Property history is read only for conflicts HubSpot would win by its record version:
+/// one batch read for the one such record, none for a conflict PostgreSQL already wins by
+/// it or for a record without a conflict.
+#[tokio::test(flavor = "multi_thread")]
+async fn history_is_read_only_for_conflicts_the_record_version_cannot_settle() {
+    const WINDOW: u64 = 20;
+    let kit = lww(WINDOW, model::Side::HubSpot).await;
+    let undecided = synced_contact(&kit, "undecided@example.com").await;
+    let settled = synced_contact(&kit, "settled@example.com").await;
+    let quiet = synced_contact(&kit, "quiet@example.com").await;
+    // undecided: HubSpot's firstname edit is older than PostgreSQL's, its lastname newer.
+    let hs = edit_at(&kit, undecided, json!({"firstname": "H"})).await;
+    wait_past(&kit, hs, WINDOW).await;
+    let pg = pg_edit_at(&kit, undecided, "P").await;
+    wait_past(&kit, pg, WINDOW).await;
+    edit_at(&kit, undecided, json!({"lastname": "Later"})).await;
+    // settled: PostgreSQL's edit is the later one even by HubSpot's record version.
+    edit_at(&kit, settled, json!({"firstname": "H"})).await;
+    kit.sql(&format!(
+        "UPDATE hubspot.contacts SET firstname = 'P' WHERE hs_object_id = {settled}"
+    ))
+    .await;
+    kit.sql(&format!(
+        "UPDATE hubsync.outbox SET changed_at = now() + interval '1 hour' \
+         WHERE hs_object_id = {settled}"
+    ))
+    .await;
+    edit_at(&kit, quiet, json!({"phone": "+1 555"})).await;
+
+    let rows = vec![
+        row_of(&kit, undecided).await,
+        row_of(&kit, settled).await,
+        row_of(&kit, quiet).await,
+    ];
+    let object = kit.object().await;
+    kit.reset_stats().await;
+    let mut conn = kit.store().client().await.expect("conn");
+    let tx = tagged_transaction(&mut conn).await.expect("tx");
+    let out = two_way::inbound(&tx, &object, rows, Utc::now())
+        .await
+        .expect("inbound");
+    assert_eq!(out.resolved_conflicts, 2, "{out:?}");
+    assert_eq!(out.by_field_timestamp, 1, "{out:?}");
+    // PostgreSQL wins both conflicts: firstname is left out of both rows.
+    assert!(
+        out.rows
+            .iter()
+            .all(|r| r.hs_object_id == quiet || !r.properties.contains_key("firstname"))
+    );
+    let stats = kit.stats().await;
+    let reads: u64 = stats["by_route"]
+        .as_object()
+        .map(|routes| {
+            routes
+                .iter()
+                .filter(|(route, _)| route.contains("batch/read"))
+                .map(|(_, n)| n.as_u64().unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0);
+    assert_eq!(reads, 1, "{stats}");
+}
