@@ -118,6 +118,16 @@ impl AssociationMapping {
         row_column(&self.to_column)
     }
 
+    /// The id and row-id columns quoted for SQL text: `[from, to, from row, to row]`.
+    fn quoted_columns(&self) -> [String; 4] {
+        [
+            quote_ident(&self.from_column),
+            quote_ident(&self.to_column),
+            quote_ident(&self.from_row_column()),
+            quote_ident(&self.to_row_column()),
+        ]
+    }
+
     /// The object name the junction's outbox entries (and `hubsync.record_state` rows)
     /// carry: `associations:{from}:{to}` (`:` never occurs in HubSpot names).
     pub fn outbox_object(&self) -> String {
@@ -291,21 +301,17 @@ async fn upgrade_junction(
     if has_row_columns && old_key.is_none() {
         return Ok(());
     }
-    let (f, t) = (
-        quote_ident(&mapping.from_column),
-        quote_ident(&mapping.to_column),
-    );
-    let (fr, tr) = (
-        quote_ident(&mapping.from_row_column()),
-        quote_ident(&mapping.to_row_column()),
-    );
+    let [f, t, fr, tr] = mapping.quoted_columns();
     let mut sql = format!(
-        "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {fr} UUID,            ADD COLUMN IF NOT EXISTS {tr} UUID, ALTER COLUMN type_id SET DEFAULT 0;"
+        "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {fr} UUID, \
+           ADD COLUMN IF NOT EXISTS {tr} UUID, ALTER COLUMN type_id SET DEFAULT 0;"
     );
     if let Some(key) = old_key {
         let unique = quote_ident(&naming::identifier(&format!("{}_ids_key", mapping.table)));
         sql.push_str(&format!(
-            "ALTER TABLE {table} DROP CONSTRAINT {key}, ADD CONSTRAINT {unique} UNIQUE ({f}, {t}, type_id),                ALTER COLUMN {f} DROP NOT NULL, ALTER COLUMN {t} DROP NOT NULL,                ADD PRIMARY KEY (hubsync_row_id);",
+            "ALTER TABLE {table} DROP CONSTRAINT {key}, ADD CONSTRAINT {unique} UNIQUE ({f}, {t}, type_id), \
+               ALTER COLUMN {f} DROP NOT NULL, ALTER COLUMN {t} DROP NOT NULL, \
+               ADD PRIMARY KEY (hubsync_row_id);",
             key = quote_ident(&key)
         ));
     }
@@ -400,10 +406,7 @@ pub async fn replace_associations<C: GenericClient>(
     let labels: Vec<Option<&str>> = unique.values().map(|v| v.1).collect();
 
     let table = mapping.qualified_table();
-    let (f, t) = (
-        quote_ident(&mapping.from_column),
-        quote_ident(&mapping.to_column),
-    );
+    let [f, t, ..] = mapping.quoted_columns();
     // A row with an application change still in the outbox is left as the application
     // made it (writeback will send that change): not deleted, and an association the
     // application removed or changed is not brought back.
@@ -494,14 +497,7 @@ fn primary_link(from: &TableMapping, to_object: &str) -> Option<PrimaryLink> {
 
 /// `CREATE TABLE IF NOT EXISTS` for a junction table.
 fn junction_ddl(mapping: &AssociationMapping) -> String {
-    let (f, t) = (
-        quote_ident(&mapping.from_column),
-        quote_ident(&mapping.to_column),
-    );
-    let (fr, tr) = (
-        quote_ident(&mapping.from_row_column()),
-        quote_ident(&mapping.to_row_column()),
-    );
+    let [f, t, fr, tr] = mapping.quoted_columns();
     let unique = quote_ident(&naming::identifier(&format!("{}_ids_key", mapping.table)));
     format!(
         "CREATE TABLE IF NOT EXISTS {} (

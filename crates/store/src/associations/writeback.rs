@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::AssociationMapping;
 use crate::{
     error::{Context as _, StoreError},
-    naming::{qualified, quote_ident},
+    naming::qualified,
 };
 
 /// For each `hubsync_row_id` of `schema.table` that exists: the record's HubSpot id
@@ -85,10 +85,7 @@ pub async fn record_sent_links(
     let labels: Vec<Option<&str>> = links.iter().map(|l| l.label.as_deref()).collect();
     let object = mapping.outbox_object();
     let table = mapping.qualified_table();
-    let (f, t) = (
-        quote_ident(&mapping.from_column),
-        quote_ident(&mapping.to_column),
-    );
+    let [f, t, ..] = mapping.quoted_columns();
     let live = "WITH s AS (
           SELECT * FROM unnest($1::uuid[], $2::int8[], $3::int8[], $4::int8[], $5::int4[],
                                $6::text[], $7::text[]) AS s(rid, ver, f, t, ty, c, l)),
