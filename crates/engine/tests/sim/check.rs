@@ -129,6 +129,12 @@ pub(crate) async fn records(
                 };
                 out.agreed.push((*rec, false, kept));
             }
+            RecordExpect::MergedInto(survivor) => {
+                if let Some(p) = merged_away(world, seed, *rec, *survivor, &hs, &pg).await {
+                    out.problems.push(p);
+                }
+                out.agreed.push((*rec, false, Values::default()));
+            }
             RecordExpect::Live(fields) => {
                 if hs.live != 1 || pg.live != 1 {
                     let what = if hs.live > 1 { "DUPLICATE" } else { "MISSING" };
@@ -204,6 +210,43 @@ pub(crate) async fn records(
         }
     }
     out
+}
+
+/// A merged-away record: no live copy on either side, its row tombstoned with the
+/// survivor's HubSpot id.
+async fn merged_away(
+    world: &World,
+    seed: u64,
+    rec: usize,
+    survivor: usize,
+    hs: &Copy,
+    pg: &Copy,
+) -> Option<String> {
+    if hs.live > 0 || pg.live > 0 {
+        return Some(format!(
+            "r{rec}: MERGED RECORD STILL LIVE (into r{survivor}): HubSpot {} / PostgreSQL {}",
+            hs.live, pg.live
+        ));
+    }
+    let survivor_id = hubspot_copy(world, &email(seed, survivor)).await.id;
+    let conn = world.db.store().client().await.expect("conn");
+    let row = conn
+        .query_opt(
+            "SELECT archived_at IS NOT NULL, merged_into FROM hubspot.contacts WHERE email = $1",
+            &[&email(seed, rec)],
+        )
+        .await
+        .expect("loser row");
+    let (archived, merged_into): (bool, Option<i64>) = match &row {
+        Some(r) => (r.get(0), r.get(1)),
+        None => (false, None),
+    };
+    (!archived || merged_into != survivor_id).then(|| {
+        format!(
+            "r{rec}: MERGE NOT TOMBSTONED: row {} archived {archived}, merged_into {merged_into:?}, survivor r{survivor} is {survivor_id:?}",
+            if row.is_some() { "present" } else { "missing" }
+        )
+    })
 }
 
 /// Whether an overridden value is kept in the audit log or the conflicts table.

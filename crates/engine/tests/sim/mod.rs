@@ -359,3 +359,17 @@ fn one_seed_replays_the_same_history() {
     }
     assert_ne!(Script::new(1).log(), Script::new(2).log());
 }
+
+#[test]
+fn the_workload_has_merges() {
+    let with_merge = (0..200)
+        .filter(|seed| {
+            Script::new(*seed)
+                .rounds
+                .iter()
+                .flat_map(|r| r.concurrent.iter())
+                .any(|op| matches!(op, Op::Merge { .. }))
+        })
+        .count();
+    assert!(with_merge >= 20, "{with_merge} of 200 seeds merge");
+}

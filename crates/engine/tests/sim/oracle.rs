@@ -8,7 +8,9 @@
 //! settled by the policy (`hubspot-wins`, `postgres-wins`; `last-write-wins` by source
 //! versions: either side may win, and the loser must be in the audit log or the conflicts
 //! table). A delete on either side wins over every update of the round; a HubSpot restore
-//! brings the record back with its agreed values.
+//! brings the record back with its agreed values; a HubSpot merge leaves the loser
+//! tombstoned with the survivor's id and fills the survivor's empty fields with the loser's
+//! values.
 
 use std::collections::BTreeMap;
 
@@ -40,6 +42,9 @@ pub(crate) enum FieldExpect {
 pub(crate) enum RecordExpect {
     /// Archived in HubSpot, deleted or archived in PostgreSQL.
     Gone,
+    /// Merged away in HubSpot into record `survivor`: no live copy on either side, the row
+    /// tombstoned with the survivor's HubSpot id.
+    MergedInto(usize),
     /// One live copy on each side with these fields.
     Live([FieldExpect; 3]),
 }
@@ -64,7 +69,9 @@ impl Model {
         let mut out = BTreeMap::new();
         let mut touched: BTreeMap<usize, Vec<&Op>> = BTreeMap::new();
         for op in ops {
-            touched.entry(op.rec()).or_default().push(op);
+            for rec in op.recs() {
+                touched.entry(rec).or_default().push(op);
+            }
         }
         for (rec, agreed) in &self.records {
             if !touched.contains_key(rec) {
@@ -77,7 +84,15 @@ impl Model {
         }
         for (rec, ops) in touched {
             let base = self.records.get(&rec).cloned();
-            out.insert(rec, record(base, &ops, &policy));
+            let merged = ops.iter().find_map(|op| match op {
+                Op::Merge { survivor, loser } if *loser == rec => Some(*survivor),
+                _ => None,
+            });
+            let e = match merged {
+                Some(survivor) => RecordExpect::MergedInto(survivor),
+                None => record(base, &ops, &policy, |loser| self.values(loser)),
+            };
+            out.insert(rec, e);
         }
         out
     }
@@ -100,6 +115,7 @@ fn record(
     base: Option<(bool, Values)>,
     ops: &[&Op],
     policy: &impl Fn(usize) -> ConflictPolicy,
+    agreed_of: impl Fn(usize) -> Values,
 ) -> RecordExpect {
     let (live, mut agreed) = base.unwrap_or_default();
     let mut last: [[Option<Option<String>>; 2]; 3] = Default::default();
@@ -116,6 +132,16 @@ fn record(
             } => last[*field][idx(*side)] = Some(value.clone()),
             Op::Delete { .. } => deleted = true,
             Op::Restore { .. } => deleted = false,
+            // The survivor's empty fields take the loser's values: a HubSpot-side change.
+            Op::Merge { loser, .. } => {
+                let from = agreed_of(*loser);
+                for (f, v) in from.iter().enumerate() {
+                    let now = last[f][0].clone().unwrap_or_else(|| agreed[f].clone());
+                    if now.is_none() && v.is_some() {
+                        last[f][0] = Some(v.clone());
+                    }
+                }
+            }
         }
     }
     if deleted {

@@ -63,6 +63,9 @@ pub(crate) enum Op {
     Delete { side: Side, rec: usize, soft: bool },
     /// Restored from HubSpot's recycle bin (records archived in HubSpot only).
     Restore { rec: usize },
+    /// Merged in HubSpot (the merge endpoint): `loser` is merged into `survivor`, whose
+    /// empty fields take the loser's values.
+    Merge { survivor: usize, loser: usize },
 }
 
 impl Op {
@@ -73,6 +76,15 @@ impl Op {
             | Op::Update { rec, .. }
             | Op::Delete { rec, .. }
             | Op::Restore { rec } => *rec,
+            Op::Merge { loser, .. } => *loser,
+        }
+    }
+
+    /// Every record the op touches.
+    pub(crate) fn recs(&self) -> Vec<usize> {
+        match self {
+            Op::Merge { survivor, loser } => vec![*survivor, *loser],
+            other => vec![other.rec()],
         }
     }
 }
@@ -390,6 +402,7 @@ impl Gen {
                     ..
                 } => *r == rec && *f == field && *s != side,
                 Op::Delete { rec: r, .. } | Op::Restore { rec: r } => *r == rec,
+                Op::Merge { survivor, loser } => *survivor == rec || *loser == rec,
                 Op::Create { .. } => false,
             });
             if !blocked {
@@ -484,6 +497,7 @@ impl Script {
             settle(&mut g.lives);
         }
         webhook_rounds(seed, &mut rounds);
+        merge_rounds(seed, &mut rounds);
         Script {
             seed,
             policy,
@@ -553,6 +567,69 @@ fn webhook_rounds(seed: u64, rounds: &mut [Round]) {
             delay_ms: rng.random_range(50..=800),
         };
         round.inbox_first = rng.random_bool(0.5);
+    }
+}
+
+/// HubSpot-side merges, from a stream of their own (a seed without a merge keeps the
+/// history it had before merges were simulated): in some rounds, two records live and
+/// synced since an earlier round that nothing else touches that round are merged at the end
+/// of its concurrent edits; later edits of the loser (merged away) are dropped.
+fn merge_rounds(seed: u64, rounds: &mut [Round]) {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x6D65_7267_6573_2121);
+    let mut live: BTreeSet<usize> = BTreeSet::new();
+    let mut merged: BTreeSet<usize> = BTreeSet::new();
+    for round in rounds.iter_mut() {
+        round
+            .concurrent
+            .retain(|op| op.recs().iter().all(|r| !merged.contains(r)));
+        for a in &mut round.attempts {
+            a.then
+                .retain(|op| op.recs().iter().all(|r| !merged.contains(r)));
+        }
+        let touched: BTreeSet<usize> = round
+            .concurrent
+            .iter()
+            .chain(round.attempts.iter().flat_map(|a| a.then.iter()))
+            .flat_map(Op::recs)
+            .collect();
+        let candidates: Vec<usize> = live
+            .iter()
+            .copied()
+            .filter(|r| !touched.contains(r))
+            .collect();
+        let mut merge = None;
+        if candidates.len() >= 2 && rng.random_bool(0.3) {
+            let s = rng.random_range(0..candidates.len());
+            let mut l = rng.random_range(0..candidates.len() - 1);
+            if l >= s {
+                l += 1;
+            }
+            merge = Some(Op::Merge {
+                survivor: candidates[s],
+                loser: candidates[l],
+            });
+        }
+        // Who is live (on both sides) at the end of the round.
+        for op in round
+            .concurrent
+            .iter()
+            .chain(round.attempts.iter().flat_map(|a| a.then.iter()))
+        {
+            match op {
+                Op::Create { rec, .. } | Op::Restore { rec } => {
+                    live.insert(*rec);
+                }
+                Op::Delete { rec, .. } => {
+                    live.remove(rec);
+                }
+                Op::Update { .. } | Op::Merge { .. } => {}
+            }
+        }
+        if let Some(op @ Op::Merge { loser, .. }) = merge {
+            live.remove(&loser);
+            merged.insert(loser);
+            round.concurrent.push(op);
+        }
     }
 }
 

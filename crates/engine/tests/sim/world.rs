@@ -188,6 +188,18 @@ impl World {
                     self.own_writes += 1;
                 }
             },
+            Op::Merge { survivor, loser } => {
+                let primary = self.id(seed, *survivor).await;
+                let merged = self.id(seed, *loser).await;
+                let body = json!({
+                    "primaryObjectId": primary.to_string(),
+                    "objectIdToMerge": merged.to_string(),
+                });
+                self.call("POST", "/crm/v3/objects/contacts/merge", Some(body))
+                    .await
+                    .expect("merge in HubSpot");
+                *self.tally.entry("merge".to_owned()).or_default() += 1;
+            }
             Op::Restore { rec } => {
                 let id = self.id(seed, *rec).await;
                 self.call(
