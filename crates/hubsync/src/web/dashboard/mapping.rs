@@ -3,9 +3,10 @@
 //! and conflict rule — and a form per property to include/exclude it or change its rule.
 //!
 //! A change is stored in `hubsync.mapping_overrides` and applied without a restart: the
-//! running daemon refreshes its catalog at once ([`Dashboard::mapping_changed`]), and the
-//! engine applies stored overrides at the start of every pass (so `hubsync sync --once`
-//! and other instances honour them too). "As configured" deletes the override.
+//! running daemon refreshes its catalog at once ([`Dashboard::mapping_changed`]), every
+//! other running instance within moments (`NOTIFY hubsync_mapping` from the table's
+//! trigger), and the engine applies stored overrides at the start of every pass (so
+//! `hubsync sync --once` honours them too). "As configured" deletes the override.
 
 use std::sync::Arc;
 

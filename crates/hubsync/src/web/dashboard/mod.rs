@@ -18,8 +18,8 @@
 //! **Mapping changes apply without restart**: they are stored in
 //! `hubsync.mapping_overrides` (notifying `hubsync_mapping`), and the dashboard asks the
 //! daemon to refresh its catalog at once through [`Refresh`]; the engine applies stored
-//! overrides at the start of every pass (`hubsync_engine::overrides`), so other instances
-//! follow at their next reconciliation round.
+//! overrides at the start of every pass (`hubsync_engine::overrides`), and every other
+//! instance's `mapping` worker, notified by the table's trigger, refreshes within moments.
 
 mod budget;
 mod layout;
