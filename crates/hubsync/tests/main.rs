@@ -2,6 +2,7 @@
 
 mod csv;
 mod daemon;
+mod daemon_associations;
 mod daemon_kit;
 mod dashboard;
 mod gdpr;
