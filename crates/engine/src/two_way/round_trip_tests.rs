@@ -141,7 +141,10 @@ impl World {
         self.now += dt;
         match side {
             Side::HubSpot => {
-                // HubSpot stamps (and reports) only values that change.
+                // HubSpot stamps (and reports) only values that change, each write a later
+                // millisecond than the record's last one: versions are milliseconds, and a
+                // report no newer than one seen is taken for a stale duplicate.
+                self.now = self.now.max(self.hs_updated + 1);
                 if self.hs[field].value != value {
                     let at = self.now;
                     self.hs.insert(field.to_owned(), HsField { value, at });
