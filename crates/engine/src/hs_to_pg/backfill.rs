@@ -1,12 +1,14 @@
 //! Backfill: the first full copy of an object through the list endpoint (100 records per
 //! call, properties chunked by URL length so no request hits 414, lessons.md 3).
 //!
-//! Fetching and writing overlap: one task pages HubSpot into a small bounded queue while
-//! the writer stores whatever pages are queued in one transaction together with the list
-//! cursor of the last of them. Under a rate limit that is one page per transaction; when
-//! HubSpot is faster than PostgreSQL, pages coalesce into larger transactions. Memory stays
-//! bounded by the queue (streaming, never load-all), and a crash refetches at most the
-//! pages that were queued or being written.
+//! Fetching, preparing and writing overlap: one task pages HubSpot into a small bounded
+//! queue, a second gathers whatever pages are queued and converts them into the upsert's
+//! parameters, and the writer stores each gathered batch in one transaction together with
+//! the list cursor of its last page. Under a rate limit that is one page per transaction;
+//! when HubSpot is faster than PostgreSQL, pages coalesce into larger transactions, and the
+//! next batch is prepared while PostgreSQL writes the previous one. Memory stays bounded by
+//! the queues (streaming, never load-all), and a crash refetches at most the pages that
+//! were queued, being prepared or being written.
 //!
 //! When the last page is stored, the same transaction marks the backfill done and seeds
 //! the incremental high-water mark with the backfill's start time (minus the skew margin):
@@ -30,7 +32,8 @@ use super::checkpoint::{
 use super::discovery::ObjectContext;
 use super::error::{SyncError, on};
 use super::progress::{Phase, Progress};
-use super::write::{BatchOutcome, write_records};
+use super::records::{PreparedBatch, prepare_batch};
+use super::write::{BatchOutcome, write_prepared};
 
 /// Pages queued between the fetcher and the writer.
 const QUEUE_PAGES: usize = 8;
@@ -95,38 +98,41 @@ pub async fn backfill(
         progress.advance(object, Phase::Backfill, pos.records);
     }
 
-    let (tx_pages, mut rx_pages) = mpsc::channel::<Page<SimpleObject>>(QUEUE_PAGES);
+    let (tx_pages, rx_pages) = mpsc::channel::<Page<SimpleObject>>(QUEUE_PAGES);
+    let (tx_batches, mut rx_batches) = mpsc::channel::<Gathered>(1);
     let request = ListRequest {
         limit: ctx.settings.list_page_size,
         after: pos.after.clone(),
         properties: ctx.requested.clone(),
         ..ListRequest::default()
     };
-    // The fetcher runs as its own task so that decoding the next page (HTTP + JSON) uses
-    // another core while this task converts and writes the previous ones; the pages still
-    // come one after the other (each `after` comes from the previous answer).
-    let fetcher = FetchTask(tokio::spawn(fetch_pages(
+    // Three stages on their own tasks, so that they use both cores: the fetcher pages
+    // HubSpot (HTTP + JSON decode; each `after` comes from the previous answer), the
+    // preparer converts the queued pages into the upsert's parameters, and this task only
+    // runs the statements and commits, one transaction after the other.
+    let fetcher = StageTask(tokio::spawn(fetch_pages(
         client.clone(),
         object.to_owned(),
         request,
         tx_pages,
     )));
+    let preparer = StageTask(tokio::spawn(prepare_batches(
+        ctx.clone(),
+        rx_pages,
+        tx_batches,
+    )));
     let writer = async {
         let mut outcome = BackfillOutcome::default();
-        while let Some(first) = rx_pages.recv().await {
-            let mut records = first.results;
-            let mut last_after = first.after;
-            let mut finished = last_after.is_none();
-            while !finished && records.len() < MAX_ROWS_PER_TX {
-                let Ok(page) = rx_pages.try_recv() else { break };
-                records.extend(page.results);
-                last_after = page.after;
-                finished = last_after.is_none();
-            }
-            let n = records.len() as u64;
+        while let Some(gathered) = rx_batches.recv().await {
+            let Gathered {
+                batch,
+                after,
+                finished,
+            } = gathered;
+            let n = batch.len() as u64;
             let tx = conn.transaction().await.map_err(on(object))?;
-            let batch = write_records(&tx, ctx, records).await.map_err(on(object))?;
-            pos.after = last_after;
+            let batch = write_prepared(&tx, ctx, batch).await.map_err(on(object))?;
+            pos.after = after;
             pos.records += n;
             pos.done = finished;
             checkpoint::save(&tx, object, BACKFILL, &pos)
@@ -153,6 +159,8 @@ pub async fn backfill(
         Ok::<_, SyncError>(outcome)
     };
     let outcome = writer.await?;
+    drop(rx_batches);
+    preparer.finish().await.map_err(on(object))?;
     fetcher.finish().await.map_err(on(object))?;
     progress.finish(object, Phase::Backfill);
     Ok(outcome)
@@ -179,15 +187,54 @@ async fn fetch_pages(
     }
 }
 
-/// The spawned fetcher; aborted if the backfill is dropped or fails before it finishes.
-struct FetchTask(JoinHandle<Result<(), HubSpotError>>);
+/// Queued pages gathered into one transaction's batch, prepared for writing.
+struct Gathered {
+    /// The prepared records.
+    batch: PreparedBatch,
+    /// The list cursor after the last of the pages.
+    after: Option<String>,
+    /// Whether the last of the pages was the object's last.
+    finished: bool,
+}
 
-impl FetchTask {
-    /// Waits for the fetcher (after the writer has drained or dropped the queue).
+/// Gathers whatever pages are queued (up to [`MAX_ROWS_PER_TX`] records) into one batch,
+/// prepares it and hands it to the writer, until the last page or until the writer is gone.
+async fn prepare_batches(
+    ctx: ObjectContext,
+    mut pages: mpsc::Receiver<Page<SimpleObject>>,
+    batches: mpsc::Sender<Gathered>,
+) -> Result<(), HubSpotError> {
+    while let Some(first) = pages.recv().await {
+        let mut records = first.results;
+        let mut after = first.after;
+        let mut finished = after.is_none();
+        while !finished && records.len() < MAX_ROWS_PER_TX {
+            let Ok(page) = pages.try_recv() else { break };
+            records.extend(page.results);
+            after = page.after;
+            finished = after.is_none();
+        }
+        let gathered = Gathered {
+            batch: prepare_batch(&ctx, records),
+            after,
+            finished,
+        };
+        if batches.send(gathered).await.is_err() || finished {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// A spawned stage; aborted if the backfill is dropped or fails before it finishes.
+struct StageTask(JoinHandle<Result<(), HubSpotError>>);
+
+impl StageTask {
+    /// Waits for the stage (after its consumer has drained or dropped its queue).
     async fn finish(mut self) -> Result<(), HubSpotError> {
         match (&mut self.0).await {
             Ok(result) => result,
-            // A panic in the fetcher propagates as if it had run on this task; it cannot
+            // A panic in a stage propagates as if it had run on this task; it cannot
             // have been cancelled (it is aborted only on drop).
             Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
             Err(_) => Ok(()),
@@ -195,7 +242,7 @@ impl FetchTask {
     }
 }
 
-impl Drop for FetchTask {
+impl Drop for StageTask {
     fn drop(&mut self) {
         self.0.abort();
     }

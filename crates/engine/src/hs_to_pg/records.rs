@@ -1,13 +1,17 @@
 //! HubSpot records → rows for the store: only synced properties are kept (the allowlist
 //! also filters what HubSpot returns unasked), timestamps come from the record, and the ids
-//! a record absorbed in merges are picked out.
+//! a record absorbed in merges are picked out. [`prepare_batch`] does all of it, plus the
+//! upsert's parameters, for a whole batch without touching PostgreSQL, so that a batch can
+//! be prepared while the one before it is written.
 
 use std::collections::BTreeMap;
 
 use hubsync_hubspot::SimpleObject;
-use hubsync_store::upsert::RecordRow;
+use hubsync_store::upsert::{PreparedRows, RecordRow};
 
-use crate::settings::PropertySelection;
+use super::discovery::ObjectContext;
+use crate::model::Side;
+use crate::settings::{Direction, PropertySelection};
 
 /// The property listing the ids a record absorbed in merges (`;`-joined).
 pub const MERGED_IDS_PROPERTY: &str = "hs_merged_object_ids";
@@ -34,11 +38,8 @@ pub fn convert(record: SimpleObject, selection: &PropertySelection) -> Converted
                 .collect()
         })
         .unwrap_or_default();
-    let properties: BTreeMap<String, Option<String>> = record
-        .properties
-        .into_iter()
-        .filter(|(name, _)| selection.allows(name))
-        .collect();
+    let mut properties: BTreeMap<String, Option<String>> = record.properties;
+    properties.retain(|name, _| selection.allows(name));
     let archived_at = if record.archived {
         Some(record.archived_at.unwrap_or(record.updated_at))
     } else {
@@ -53,6 +54,59 @@ pub fn convert(record: SimpleObject, selection: &PropertySelection) -> Converted
             archived_at,
         },
         merged_ids,
+    }
+}
+
+/// A batch of records converted for the store ([`prepare_batch`]).
+#[derive(Debug)]
+pub struct PreparedBatch {
+    /// The records as read, kept only when rows applications inserted may have to be
+    /// linked to them (directions that accept PostgreSQL's changes).
+    pub(crate) records: Vec<SimpleObject>,
+    /// The rows to store.
+    pub(crate) rows: Vec<RecordRow>,
+    /// Survivor id → ids merged into it.
+    pub(crate) merges: Vec<(i64, Vec<i64>)>,
+    /// The upsert's statements, unless the rows still go through the two-way merge (which
+    /// needs PostgreSQL and may change them).
+    pub(crate) upsert: Option<PreparedRows>,
+}
+
+impl PreparedBatch {
+    /// How many records the batch holds.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
+
+/// Converts `records` for the object of `ctx` and prepares their upsert: CPU work only.
+pub fn prepare_batch(ctx: &ObjectContext, records: Vec<SimpleObject>) -> PreparedBatch {
+    let keep_records = ctx.settings.direction.allows_from(Side::Postgres);
+    let mut kept = Vec::new();
+    let mut rows = Vec::with_capacity(records.len());
+    let mut merges = Vec::new();
+    for record in records {
+        if keep_records {
+            kept.push(record.clone());
+        }
+        let Converted { row, merged_ids } = convert(record, &ctx.settings.properties);
+        if !merged_ids.is_empty() {
+            merges.push((row.hs_object_id, merged_ids));
+        }
+        rows.push(row);
+    }
+    let upsert = (ctx.settings.direction != Direction::TwoWay)
+        .then(|| PreparedRows::new(&ctx.mapping, &rows));
+    PreparedBatch {
+        records: kept,
+        rows,
+        merges,
+        upsert,
     }
 }
 

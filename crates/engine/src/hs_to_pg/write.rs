@@ -3,11 +3,14 @@
 //! caller's checkpoint commits with them.
 
 use hubsync_hubspot::SimpleObject;
-use hubsync_store::{GenericClient, StoreError, tag_transaction, upsert::upsert_records};
+use hubsync_store::{
+    GenericClient, StoreError, tag_transaction,
+    upsert::{PreparedRows, write_prepared as write_upsert},
+};
 
 use super::discovery::ObjectContext;
 use super::merges::apply_merges;
-use super::records::{Converted, convert};
+use super::records::{PreparedBatch, prepare_batch};
 
 /// What one batch did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,38 +36,48 @@ pub async fn write_records(
     ctx: &ObjectContext,
     records: Vec<SimpleObject>,
 ) -> Result<BatchOutcome, StoreError> {
-    if records.is_empty() {
+    write_prepared(tx, ctx, prepare_batch(ctx, records)).await
+}
+
+/// Stores a batch prepared with [`prepare_batch`] for the same object on `tx` (tagged as
+/// hubsync's own write).
+///
+/// # Errors
+/// As [`write_records`].
+pub async fn write_prepared(
+    tx: &impl GenericClient,
+    ctx: &ObjectContext,
+    batch: PreparedBatch,
+) -> Result<BatchOutcome, StoreError> {
+    if batch.is_empty() {
         return Ok(BatchOutcome::default());
     }
     tag_transaction(tx).await?;
-    if ctx
-        .settings
-        .direction
-        .allows_from(crate::model::Side::Postgres)
-    {
+    if !batch.records.is_empty() {
         // Rows an application inserted whose HubSpot copy arrives before the writer recorded
         // its id are linked, not duplicated (lessons.md 14).
-        crate::two_way::link_records(tx, &ctx.mapping, &records).await?;
+        crate::two_way::link_records(tx, &ctx.mapping, &batch.records).await?;
     }
-    let mut rows = Vec::with_capacity(records.len());
-    let mut merges = Vec::new();
-    for record in records {
-        let Converted { row, merged_ids } = convert(record, &ctx.settings.properties);
-        if !merged_ids.is_empty() {
-            merges.push((row.hs_object_id, merged_ids));
+    let PreparedBatch {
+        mut rows,
+        merges,
+        upsert,
+        ..
+    } = batch;
+    let upsert = match upsert {
+        Some(prepared) => prepared,
+        None => {
+            // Two-way: merge against the shadow first (echoes dropped, conflicts by policy).
+            let object = crate::two_way::TwoWayObject::from_context(ctx);
+            rows = crate::two_way::inbound(tx, &object, rows, chrono::Utc::now())
+                .await?
+                .rows;
+            PreparedRows::new(&ctx.mapping, &rows)
         }
-        rows.push(row);
-    }
-    if ctx.settings.direction == crate::settings::Direction::TwoWay {
-        // Two-way: merge against the shadow first (echoes dropped, conflicts by policy).
-        let object = crate::two_way::TwoWayObject::from_context(ctx);
-        rows = crate::two_way::inbound(tx, &object, rows, chrono::Utc::now())
-            .await?
-            .rows;
-    }
+    };
     let ids: Vec<i64> = rows.iter().map(|r| r.hs_object_id).collect();
     let before = hubsync_store::rows::read_rows_by_ids(tx, &ctx.mapping, &ids).await?;
-    let report = upsert_records(tx, &ctx.mapping, &rows).await?;
+    let report = write_upsert(tx, &ctx.mapping, upsert).await?;
     super::audit_trail::record(tx, &ctx.mapping, &before, &rows, &report.written_ids).await?;
     let merged = apply_merges(tx, ctx, &merges).await?;
     Ok(BatchOutcome {
@@ -72,7 +85,7 @@ pub async fn write_records(
         skipped: report.skipped_stale,
         issues: report.issues.len() as u64,
         merged,
-        ids: rows.iter().map(|r| r.hs_object_id).collect(),
+        ids,
     })
 }
 
