@@ -83,7 +83,7 @@ pub struct DrainReport {
     pub updated: u64,
     /// Records archived in HubSpot.
     pub archived: u64,
-    /// Primary associations written.
+    /// Associations written (primary-column changes and junction-row changes).
     pub associations: u64,
     /// Records whose changes needed no HubSpot write (echoes, held conflicts, no-ops).
     pub unchanged: u64,

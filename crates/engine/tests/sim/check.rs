@@ -4,7 +4,7 @@
 //! either side, no resurrected delete, no echo loop (a quiet pass writes nothing to
 //! HubSpot), and nothing left in the outbox, the inbox or in a failed state.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
@@ -205,11 +205,74 @@ pub(crate) async fn records(
                         }
                     }
                 }
+                if let Some(p) = links(world, *rec, id).await {
+                    out.problems.push(p);
+                }
                 out.agreed.push((*rec, true, hs.values.clone()));
             }
         }
     }
     out
+}
+
+/// A live record's associations with the run's companies: the junction rows are what
+/// HubSpot has, and HubSpot has what the workload made (moved by merges).
+async fn links(world: &World, rec: usize, id: i64) -> Option<String> {
+    let path = format!("/crm/v4/objects/contacts/{id}/associations/companies");
+    let answer = world.call("GET", &path, None).await.expect("associations");
+    let hubspot: BTreeSet<i64> = answer["results"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            r["toObjectId"]
+                .as_i64()
+                .or_else(|| r["toObjectId"].as_str().and_then(|s| s.parse().ok()))
+        })
+        .collect();
+    let conn = world.db.store().client().await.expect("conn");
+    let junction = conn
+        .query_opt(
+            "SELECT format('%I.%I', schema_name, table_name), from_column, to_column \
+             FROM hubsync.catalog_associations WHERE from_object = 'contacts' AND to_object = 'companies'",
+            &[],
+        )
+        .await
+        .expect("junction");
+    let Some(j) = junction else {
+        return Some(format!(
+            "r{rec}: NO JUNCTION TABLE for contacts → companies"
+        ));
+    };
+    let (table, from, to): (String, String, String) = (j.get(0), j.get(1), j.get(2));
+    let rows: BTreeSet<i64> = conn
+        .query(
+            &format!("SELECT DISTINCT \"{to}\" FROM {table} WHERE \"{from}\" = $1"),
+            &[&id],
+        )
+        .await
+        .expect("junction rows")
+        .iter()
+        .filter_map(|r| r.get::<_, Option<i64>>(0))
+        .collect();
+    let made: BTreeSet<i64> = world
+        .links
+        .get(&rec)
+        .into_iter()
+        .flatten()
+        .map(|c| world.companies[*c])
+        .collect();
+    if rows != hubspot {
+        Some(format!(
+            "r{rec}: ASSOCIATIONS DIVERGED: HubSpot companies {hubspot:?}, junction rows {rows:?}"
+        ))
+    } else if hubspot != made {
+        Some(format!(
+            "r{rec}: ASSOCIATION LOST: HubSpot companies {hubspot:?}, the workload made {made:?}"
+        ))
+    } else {
+        None
+    }
 }
 
 /// A merged-away record: no live copy on either side, its row tombstoned with the

@@ -98,8 +98,18 @@ impl Engine {
         settings.clock_skew = Duration::ZERO;
         settings.archived_sweep_every = Duration::ZERO;
         settings.id_reconcile_every = Duration::ZERO;
+        // Association changes do not bump modified dates: with webhooks dropped, only the
+        // sweep finds them, and a check after quiescence needs it to have run.
+        settings.association_sweep_every = Duration::ZERO;
         settings.rules = rules.clone();
-        let sync = SyncSettings::new(SCHEMA, vec![settings]);
+        // The companies contacts are associated with (HubSpot → PostgreSQL only).
+        let mut companies = ObjectSettings::new("companies");
+        companies.direction = hubsync_engine::policy::Direction::HubSpotToPostgres;
+        companies.properties =
+            PropertySelection::Only(std::iter::once("name".to_owned()).collect());
+        companies.lookback = Duration::from_secs(5);
+        companies.clock_skew = Duration::ZERO;
+        let sync = SyncSettings::new(SCHEMA, vec![companies, settings]);
         let holder = sync.holder.clone();
         let pipelines = HsToPg::new(client.clone(), store.clone(), sync);
         let inbox = Arc::new(InboxWorker::new(client.clone(), store.clone()));

@@ -132,6 +132,8 @@ fn record(
             } => last[*field][idx(*side)] = Some(value.clone()),
             Op::Delete { .. } => deleted = true,
             Op::Restore { .. } => deleted = false,
+            // Associations: checked against HubSpot by `check::links`.
+            Op::Link { .. } => {}
             // The survivor's empty fields take the loser's values: a HubSpot-side change.
             Op::Merge { loser, .. } => {
                 let from = agreed_of(*loser);

@@ -66,6 +66,13 @@ pub(crate) enum Op {
     /// Merged in HubSpot (the merge endpoint): `loser` is merged into `survivor`, whose
     /// empty fields take the loser's values.
     Merge { survivor: usize, loser: usize },
+    /// In HubSpot, the record is associated with (`linked`) or dissociated from company
+    /// number `company` of the run (v4 associations API).
+    Link {
+        rec: usize,
+        company: usize,
+        linked: bool,
+    },
 }
 
 impl Op {
@@ -75,7 +82,8 @@ impl Op {
             Op::Create { rec, .. }
             | Op::Update { rec, .. }
             | Op::Delete { rec, .. }
-            | Op::Restore { rec } => *rec,
+            | Op::Restore { rec }
+            | Op::Link { rec, .. } => *rec,
             Op::Merge { loser, .. } => *loser,
         }
     }
@@ -403,7 +411,7 @@ impl Gen {
                 } => *r == rec && *f == field && *s != side,
                 Op::Delete { rec: r, .. } | Op::Restore { rec: r } => *r == rec,
                 Op::Merge { survivor, loser } => *survivor == rec || *loser == rec,
-                Op::Create { .. } => false,
+                Op::Create { .. } | Op::Link { .. } => false,
             });
             if !blocked {
                 let n = if self.rng.random_bool(0.3) { 2 } else { 1 };
@@ -498,6 +506,7 @@ impl Script {
         }
         webhook_rounds(seed, &mut rounds);
         merge_rounds(seed, &mut rounds);
+        link_rounds(seed, &mut rounds);
         Script {
             seed,
             policy,
@@ -622,7 +631,7 @@ fn merge_rounds(seed: u64, rounds: &mut [Round]) {
                 Op::Delete { rec, .. } => {
                     live.remove(rec);
                 }
-                Op::Update { .. } | Op::Merge { .. } => {}
+                Op::Update { .. } | Op::Merge { .. } | Op::Link { .. } => {}
             }
         }
         if let Some(op @ Op::Merge { loser, .. }) = merge {
@@ -630,6 +639,81 @@ fn merge_rounds(seed: u64, rounds: &mut [Round]) {
             merged.insert(loser);
             round.concurrent.push(op);
         }
+    }
+}
+
+/// Companies every run has in HubSpot (records are associated with them).
+pub(crate) const COMPANIES: usize = 2;
+
+/// HubSpot-side association changes, from a stream of their own: in some rounds, records
+/// live since an earlier round that no delete, restore or merge touches that round are
+/// associated with or dissociated from one of the run's companies (at the end of the
+/// round's concurrent edits, so the change is in HubSpot while PostgreSQL edits the row).
+fn link_rounds(seed: u64, rounds: &mut [Round]) {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x6C69_6E6B_7321_2121);
+    let mut live: BTreeSet<usize> = BTreeSet::new();
+    let mut linked: BTreeSet<(usize, usize)> = BTreeSet::new();
+    for round in rounds.iter_mut() {
+        let all: Vec<Op> = round
+            .concurrent
+            .iter()
+            .chain(round.attempts.iter().flat_map(|a| a.then.iter()))
+            .cloned()
+            .collect();
+        let blocked: BTreeSet<usize> = all
+            .iter()
+            .filter(|op| {
+                matches!(
+                    op,
+                    Op::Delete { .. } | Op::Restore { .. } | Op::Merge { .. }
+                )
+            })
+            .flat_map(Op::recs)
+            .collect();
+        let candidates: Vec<usize> = live
+            .iter()
+            .copied()
+            .filter(|r| !blocked.contains(r))
+            .collect();
+        let mut links = Vec::new();
+        if !candidates.is_empty() && rng.random_bool(0.4) {
+            for _ in 0..rng.random_range(1..=3) {
+                let rec = candidates[rng.random_range(0..candidates.len())];
+                let company = rng.random_range(0..COMPANIES);
+                let now = !linked.contains(&(rec, company));
+                if now {
+                    linked.insert((rec, company));
+                } else {
+                    linked.remove(&(rec, company));
+                }
+                links.push(Op::Link {
+                    rec,
+                    company,
+                    linked: now,
+                });
+            }
+        }
+        for op in &all {
+            match op {
+                Op::Create { rec, .. } | Op::Restore { rec } => {
+                    live.insert(*rec);
+                }
+                Op::Delete { rec, .. } => {
+                    live.remove(rec);
+                }
+                Op::Merge { survivor, loser } => {
+                    live.remove(loser);
+                    let moved: Vec<usize> = (0..COMPANIES)
+                        .filter(|c| linked.remove(&(*loser, *c)))
+                        .collect();
+                    for c in moved {
+                        linked.insert((*survivor, c));
+                    }
+                }
+                Op::Update { .. } | Op::Link { .. } => {}
+            }
+        }
+        round.concurrent.extend(links);
     }
 }
 

@@ -5,7 +5,7 @@
 //! table (captured by the triggers), HubSpot's UI (the emulator's control API) and another
 //! integration's calls to HubSpot's public API.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use hubsync_emulator::{EmulatorConfig, EmulatorHandle};
@@ -15,7 +15,7 @@ use hubsync_store::TestDb;
 use serde_json::{Value, json};
 
 use super::engine::{APP_NAME, Engine, PassOutcome};
-use super::script::{FIELDS, Faults, Interruption, Op, Script, Side, Via};
+use super::script::{COMPANIES, FIELDS, Faults, Interruption, Op, Script, Side, Via};
 use super::webhooks::{self, Receiver, WebhookFaults};
 
 /// The emulator every run shares (rate limit off; faults are set per attempt).
@@ -52,6 +52,10 @@ pub(crate) struct World {
     _receiver: Receiver,
     /// The current round's webhook faults.
     webhooks: WebhookFaults,
+    /// HubSpot ids of the run's companies.
+    pub(crate) companies: Vec<i64>,
+    /// The associations the workload made: record → companies (moved by merges).
+    pub(crate) links: BTreeMap<usize, BTreeSet<usize>>,
 }
 
 /// The rules a script configures.
@@ -97,13 +101,25 @@ impl World {
             tally: Tally::new(),
             _receiver: receiver,
             webhooks: WebhookFaults::default(),
+            companies: Vec::new(),
+            links: BTreeMap::new(),
         };
+        let mut world = world;
         world.set_faults(&Faults::default()).await;
         world
             .call("POST", "/_emulator/reset", Some(json!({"data": true})))
             .await
             .expect("reset");
         webhooks::subscribe(&world, &url).await;
+        for c in 0..COMPANIES {
+            let body = json!({"properties": {"name": format!("company-{}-{c}", script.seed)}});
+            let made = world
+                .call("POST", "/crm/v3/objects/companies", Some(body))
+                .await
+                .expect("company in HubSpot");
+            let id = made["id"].as_str().and_then(|s| s.parse().ok());
+            world.companies.push(id.expect("company id"));
+        }
         let first = world.engine.pass(None).await;
         assert!(first.errors.is_empty(), "first pass: {:?}", first.errors);
         world
@@ -199,6 +215,41 @@ impl World {
                     .await
                     .expect("merge in HubSpot");
                 *self.tally.entry("merge".to_owned()).or_default() += 1;
+                let moved = self.links.remove(loser).unwrap_or_default();
+                self.links.entry(*survivor).or_default().extend(moved);
+            }
+            Op::Link {
+                rec,
+                company,
+                linked,
+            } => {
+                let id = self.id(seed, *rec).await;
+                let to = self.companies[*company];
+                let (method, path) = if *linked {
+                    (
+                        "PUT",
+                        format!(
+                            "/crm/v4/objects/contacts/{id}/associations/default/companies/{to}"
+                        ),
+                    )
+                } else {
+                    (
+                        "DELETE",
+                        format!("/crm/v4/objects/contacts/{id}/associations/companies/{to}"),
+                    )
+                };
+                self.call(method, &path, None)
+                    .await
+                    .expect("association in HubSpot");
+                self.own_writes += 1;
+                let kind = if *linked { "associate" } else { "dissociate" };
+                *self.tally.entry(kind.to_owned()).or_default() += 1;
+                let set = self.links.entry(*rec).or_default();
+                if *linked {
+                    set.insert(*company);
+                } else {
+                    set.remove(company);
+                }
             }
             Op::Restore { rec } => {
                 let id = self.id(seed, *rec).await;
