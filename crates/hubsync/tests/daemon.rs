@@ -477,18 +477,8 @@ async fn a_mapping_change_by_sql_applies_to_the_running_daemon() {
     kit.edit(id, json!({"jobtitle": "Mapping test title"}))
         .await;
     let sql = format!("SELECT jobtitle FROM hubspot.contacts WHERE hs_object_id = {id}");
-    k.wait_for("the included property's value", || {
-        let sql = sql.clone();
-        async move {
-            k.scalar::<Option<String>>(&sql)
-                .await
-                .ok()
-                .flatten()
-                .as_deref()
-                == Some("Mapping test title")
-        }
-    })
-    .await;
+    kit.wait_for_text("the included property's value", &sql, "Mapping test title")
+        .await;
 }
 
 /// A PostgreSQL → HubSpot write is audited with HubSpot's correlation id of the call that

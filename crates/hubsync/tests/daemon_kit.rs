@@ -118,13 +118,39 @@ impl Kit {
     /// Starts the daemon and waits for `/readyz`.
     pub(crate) async fn spawn_daemon(&mut self) {
         self.starts += 1;
+        let child = self.run_daemon(&self.config, &self.starts.to_string());
+        self.daemon = Some(child);
+        self.wait_ready(self.port).await;
+    }
+
+    /// A second instance on the same database and configuration, listening on a port of its
+    /// own (webhooks still go to the first one); waits for its `/readyz`.
+    pub(crate) async fn spawn_peer(&self) -> Peer {
+        let port = free_port();
+        let text = std::fs::read_to_string(&self.config).expect("config");
+        let text = text.replace(
+            &format!("listen = \"127.0.0.1:{}\"", self.port),
+            &format!("listen = \"127.0.0.1:{port}\""),
+        );
+        let config = self.dir.path().join("peer.toml");
+        std::fs::write(&config, text).expect("peer config");
+        let peer = Peer {
+            child: self.run_daemon(&config, "peer"),
+            port,
+        };
+        self.wait_ready(port).await;
+        peer
+    }
+
+    /// `hubsync run` with `config`, logging to `stdout-{tag}.log` / `stderr-{tag}.log`.
+    fn run_daemon(&self, config: &std::path::Path, tag: &str) -> Child {
         let log = |name: &str| {
-            std::fs::File::create(self.dir.path().join(format!("{name}-{}.log", self.starts)))
+            std::fs::File::create(self.dir.path().join(format!("{name}-{tag}.log")))
                 .expect("log file")
         };
-        let child = Command::new(BIN)
+        Command::new(BIN)
             .arg("--config")
-            .arg(&self.config)
+            .arg(config)
             .arg("run")
             .env("KIT_TOKEN", "pat-kit")
             .env("KIT_DATABASE_URL", self.db.url())
@@ -133,9 +159,12 @@ impl Kit {
             .stdout(Stdio::from(log("stdout")))
             .stderr(Stdio::from(log("stderr")))
             .spawn()
-            .expect("spawn hubsync run");
-        self.daemon = Some(child);
-        let url = format!("http://127.0.0.1:{}/readyz", self.port);
+            .expect("spawn hubsync run")
+    }
+
+    /// Waits for `/readyz` on `port`.
+    async fn wait_ready(&self, port: u16) {
+        let url = format!("http://127.0.0.1:{port}/readyz");
         let http = self.http.clone();
         self.wait_for("readiness", || {
             let (http, url) = (http.clone(), url.clone());
@@ -147,6 +176,11 @@ impl Kit {
             }
         })
         .await;
+    }
+
+    /// The peer's stderr so far (for failure messages).
+    pub(crate) fn peer_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr-peer.log")).unwrap_or_default()
     }
 
     /// SIGKILL, and reap the process (so its lease is seen as dead).
@@ -248,6 +282,19 @@ impl Kit {
         conn.query_one(sql, &[]).await.map(|r| r.get(0))
     }
 
+    /// Waits until `sql` (one text value) reads `expected`.
+    pub(crate) async fn wait_for_text(&self, what: &str, sql: &str, expected: &str) {
+        self.wait_for(what, || async move {
+            self.scalar::<Option<String>>(sql)
+                .await
+                .ok()
+                .flatten()
+                .as_deref()
+                == Some(expected)
+        })
+        .await;
+    }
+
     /// Contact ids in PostgreSQL, ascending.
     pub(crate) async fn ids(&self, n: i64) -> Vec<i64> {
         let conn = self.db.store().client().await.expect("conn");
@@ -308,6 +355,20 @@ impl Kit {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+}
+
+/// A second `hubsync run` on the kit's database ([`Kit::spawn_peer`]); killed when dropped.
+pub(crate) struct Peer {
+    child: Child,
+    /// Its HTTP port.
+    pub(crate) port: u16,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

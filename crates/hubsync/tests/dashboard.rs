@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::daemon_kit::{Kit, Knobs};
+use crate::daemon_kit::{Kit, Knobs, WEBHOOK_PATH};
 
 /// The per-process form token, read from a page.
 fn csrf(page: &str) -> String {
@@ -299,4 +299,48 @@ async fn alerts_fire_once_per_incident_and_recover() {
         "the webhook got the same two notices: {posted:?}"
     );
     assert!(posted[0].contains("\"firing\"") && posted[1].contains("\"resolved\""));
+}
+
+/// A mapping change saved on one instance's dashboard applies to another running instance
+/// without a restart (not at its next reconciliation round, an hour away): once the first
+/// instance is gone, the peer alone brings in the newly included property's next edit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_change_applies_to_every_running_instance() {
+    let mut kit = Kit::start(Knobs {
+        reconcile_every: "1h",
+        contacts: 3,
+    })
+    .await;
+    let peer = kit.spawn_peer().await;
+    let (_, page) = get(&kit, "/mapping?object=contacts").await;
+    let token = csrf(&page);
+    let origin = format!("http://127.0.0.1:{}", kit.port);
+    let include = [
+        ("csrf", token.as_str()),
+        ("object", "contacts"),
+        ("property", "jobtitle"),
+        ("synced", "yes"),
+    ];
+    assert_eq!(post(&kit, "/mapping", &include, Some(&origin)).await, 303);
+    let k = &kit;
+    k.wait_for("the peer to refresh its mapping", || async move {
+        k.peer_log()
+            .contains("field mapping changed; catalog refreshed")
+    })
+    .await;
+    kit.kill_daemon();
+    // From now on only the peer works, and HubSpot's webhooks go to it.
+    kit.webhook_settings(json!({
+        "url": format!("http://127.0.0.1:{}{WEBHOOK_PATH}", peer.port)
+    }))
+    .await;
+    let id = kit.ids(1).await[0];
+    kit.edit(id, json!({"jobtitle": "Peer title"})).await;
+    let sql = format!("SELECT jobtitle FROM hubspot.contacts WHERE hs_object_id = {id}");
+    kit.wait_for_text(
+        "the included property's value through the peer",
+        &sql,
+        "Peer title",
+    )
+    .await;
 }
