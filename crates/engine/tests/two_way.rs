@@ -533,3 +533,64 @@ async fn history_is_read_only_for_conflicts_the_record_version_cannot_settle() {
         .unwrap_or(0);
     assert_eq!(reads, 1, "{stats}");
 }
+
+/// An application's update committing while a HubSpot batch is being merged and written
+/// is not overwritten: the merge locks the batch's rows first, so the update waits and
+/// lands on top of the written batch, and reaches HubSpot (soak seed 20001346: both sides
+/// ended with the application's value lost).
+#[tokio::test(flavor = "multi_thread")]
+async fn an_update_racing_the_inbound_merge_is_not_lost() {
+    let kit = tw(ConflictPolicy::LastWriteWins).await;
+    let id = synced_contact(&kit, "racing@example.com").await;
+    // A HubSpot change of another field, so the batch is newer than the row and written.
+    edit_at(&kit, id, json!({"phone": "+1 555 0100"})).await;
+    let rows = vec![row_of(&kit, id).await];
+    let object = kit.object().await;
+    let mut conn = kit.store().client().await.expect("conn");
+    let tx = tagged_transaction(&mut conn).await.expect("tx");
+    let out = two_way::inbound(&tx, &object, rows, Utc::now())
+        .await
+        .expect("inbound");
+
+    // The application's update, on its own connection, between the merge and the write.
+    let app = kit.store().client().await.expect("app conn");
+    let sql = format!("UPDATE hubspot.contacts SET lastname = 'App' WHERE hs_object_id = {id}");
+    let update = tokio::spawn(async move { app.batch_execute(&sql).await });
+    // Wait until it has either finished or is waiting for a lock (either way it has
+    // been issued before the write below).
+    let watcher = kit.store().client().await.expect("watch conn");
+    loop {
+        let waiting: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE hubspot.contacts%'",
+                &[],
+            )
+            .await
+            .expect("activity")
+            .get(0);
+        if update.is_finished() || waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    hubsync_store::upsert::upsert_records(&tx, &object.mapping, &out.rows)
+        .await
+        .expect("write");
+    tx.commit().await.expect("commit");
+    update
+        .await
+        .expect("join")
+        .expect("the application's update");
+
+    kit.pass().await;
+    let pg: String = kit
+        .scalar(&format!(
+            "SELECT lastname FROM hubspot.contacts WHERE hs_object_id = {id}"
+        ))
+        .await;
+    let record = kit.hubspot(id).await;
+    assert_eq!(pg, "App");
+    assert_eq!(record["properties"]["lastname"], "App", "{record}");
+    assert_eq!(record["properties"]["phone"], "+1 555 0100", "{record}");
+}

@@ -28,7 +28,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use hubsync_store::{
     GenericClient, StoreError,
-    rows::{StoredRow, link_row_ids, read_rows_by_ids},
+    rows::{StoredRow, link_row_ids, read_rows_by_ids_for_update},
     state::{
         audit::{self, AuditEntry, Direction as AuditDirection},
         conflicts, shadow,
@@ -107,13 +107,20 @@ pub async fn inbound<C: GenericClient>(
     let mut rows = rows;
     out.linked = link_by_row_id(client, object, &mut rows).await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.hs_object_id).collect();
+    // The batch's rows stay locked until the caller's transaction ends, and are locked
+    // before anything is read: an application's update of one of them has either committed
+    // (its outbox entry is read below) or waits until this batch is written and then
+    // lands on top of it (and is sent). Without the lock, an update committing between
+    // these reads and the write was overwritten with HubSpot's value, its outbox entry
+    // then finding nothing to send: a lost change (soak seed 20001346).
+    let locked = read_rows_by_ids_for_update(client, &object.mapping, &ids).await?;
     let deleted = deleted_in_postgres(client, object, &ids).await?;
     let pending = pending_changes(client, object, &ids).await?;
     let pending_ids: Vec<i64> = pending.keys().copied().collect();
-    let current: HashMap<i64, StoredRow> = read_rows_by_ids(client, &object.mapping, &pending_ids)
-        .await?
+    let current: HashMap<i64, StoredRow> = locked
         .into_iter()
         .filter_map(|r| r.hs_object_id.map(|id| (id, r)))
+        .filter(|(id, _)| pending.contains_key(id))
         .collect();
     let shadows = shadow_io::load(client, name, &ids).await?;
     let sent = unrecorded::sent_values(client, object, &pending_ids).await?;
