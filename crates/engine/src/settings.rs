@@ -57,6 +57,9 @@ pub struct ObjectSettings {
     pub list_page_size: u32,
     /// Ids per v4 association batch read (HubSpot's maximum is 1,000).
     pub association_batch: usize,
+    /// Backfill batches written at the same time, each on its own connection (commits
+    /// stay in batch order; 1: one transaction after the other). Capped by the pool.
+    pub backfill_writers: usize,
     /// How far behind the high-water mark each incremental search starts again, to catch
     /// records the search index shows late (lessons.md 10).
     pub lookback: Duration,
@@ -78,7 +81,7 @@ pub struct ObjectSettings {
 
 impl ObjectSettings {
     /// Defaults for `name`: read from HubSpot, all properties, soft deletes, 100 records per
-    /// page, 1,000 ids per association read, 2 min lookback, 1 s skew margin, archived sweep
+    /// page, 1,000 ids per association read, 2 backfill writers, 2 min lookback, 1 s skew margin, archived sweep
     /// every 5 min, association sweep every hour, id reconciliation daily.
     pub fn new(name: &str) -> Self {
         Self {
@@ -88,6 +91,7 @@ impl ObjectSettings {
             hard_delete: false,
             list_page_size: 100,
             association_batch: 1_000,
+            backfill_writers: 2,
             lookback: Duration::from_secs(120),
             clock_skew: Duration::from_secs(1),
             archived_sweep_every: Duration::from_secs(300),

@@ -2,26 +2,43 @@
 //! call, properties chunked by URL length so no request hits 414, lessons.md 3).
 //!
 //! Fetching, preparing and writing overlap: one task pages HubSpot into a small bounded
-//! queue, a second gathers whatever pages are queued and converts them into the upsert's
-//! parameters, and the writer stores each gathered batch in one transaction together with
-//! the list cursor of its last page. Under a rate limit that is one page per transaction;
-//! when HubSpot is faster than PostgreSQL, pages coalesce into larger transactions, and the
-//! next batch is prepared while PostgreSQL writes the previous one. Memory stays bounded by
-//! the queues (streaming, never load-all), and a crash refetches at most the pages that
-//! were queued, being prepared or being written.
+//! queue, a second gathers the pages into batches and converts them into the upsert's
+//! parameters, and the writers store each batch in one transaction together with the list
+//! cursor of its last page. Under a rate limit that is one page per transaction; when
+//! HubSpot is faster than PostgreSQL, pages gather while the writers are busy, into
+//! transactions of up to `MAX_ROWS_PER_TX` (2,500) records.
+//!
+//! Up to [`crate::settings::ObjectSettings::backfill_writers`] batches are written at once,
+//! each on its own connection, so that PostgreSQL works on the next batch while the previous
+//! one finishes — but they **commit in batch order**: a batch saves its checkpoint and
+//! commits only after the batch before it committed, and is rolled back if that batch
+//! failed, so the stored cursor never passes a record that is not stored. Batches whose
+//! rows could interact (overlapping ids, merge losers, two-way merging, linking rows
+//! applications inserted) are written one after the other; merges are applied after the
+//! wait in every case.
+//!
+//! Memory stays bounded by the queues and the batches in flight (streaming, never
+//! load-all), and a crash refetches at most the pages that were queued, being prepared or
+//! being written.
 //!
 //! When the last page is stored, the same transaction marks the backfill done and seeds
 //! the incremental high-water mark with the backfill's start time (minus the skew margin):
 //! every record modified after the backfill began is read again by the first incremental
 //! pass, so updates made while the backfill ran are never lost (lessons.md 11).
 
+use std::collections::{HashSet, VecDeque};
+
 use chrono::Utc;
+use futures_util::{StreamExt, stream::FuturesOrdered};
 use hubsync_hubspot::{
     HubSpotClient, HubSpotError, ListRequest, Page, SimpleObject, search::SearchRequest,
 };
-use hubsync_store::Store;
+use hubsync_store::{Store, StoreClient};
 use tokio::{
-    sync::{mpsc, watch},
+    sync::{
+        mpsc::{self, error::TryRecvError},
+        oneshot, watch,
+    },
     task::JoinHandle,
 };
 
@@ -31,14 +48,15 @@ use super::checkpoint::{
 };
 use super::discovery::ObjectContext;
 use super::error::{SyncError, on};
+use super::merges::apply_merges;
 use super::progress::{Phase, Progress};
 use super::records::{PreparedBatch, prepare_batch};
-use super::write::{BatchOutcome, write_prepared};
+use super::write::{BatchOutcome, write_rows};
 
 /// Pages queued between the fetcher and the writer.
 const QUEUE_PAGES: usize = 8;
 /// Most rows stored in one transaction.
-const MAX_ROWS_PER_TX: usize = 5_000;
+const MAX_ROWS_PER_TX: usize = 2_500;
 
 /// What a backfill call did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -64,7 +82,7 @@ pub async fn backfill(
     signal: Option<&watch::Sender<(u64, bool)>>,
 ) -> Result<BackfillOutcome, SyncError> {
     let object = ctx.name();
-    let mut conn = store.client().await.map_err(on(object))?;
+    let conn = store.client().await.map_err(on(object))?;
     let stored: Option<BackfillPosition> = checkpoint::load_opt(&conn, object, BACKFILL)
         .await
         .map_err(on(object))?;
@@ -78,7 +96,7 @@ pub async fn backfill(
             batch: BatchOutcome::default(),
         });
     }
-    let mut pos = stored.unwrap_or_else(|| BackfillPosition {
+    let pos = stored.unwrap_or_else(|| BackfillPosition {
         started_at_ms: Utc::now().timestamp_millis(),
         ..BackfillPosition::default()
     });
@@ -99,7 +117,7 @@ pub async fn backfill(
     }
 
     let (tx_pages, rx_pages) = mpsc::channel::<Page<SimpleObject>>(QUEUE_PAGES);
-    let (tx_batches, mut rx_batches) = mpsc::channel::<Gathered>(1);
+    let (tx_batches, rx_batches) = mpsc::channel::<Gathered>(1);
     let request = ListRequest {
         limit: ctx.settings.list_page_size,
         after: pos.after.clone(),
@@ -108,8 +126,8 @@ pub async fn backfill(
     };
     // Three stages on their own tasks, so that they use both cores: the fetcher pages
     // HubSpot (HTTP + JSON decode; each `after` comes from the previous answer), the
-    // preparer converts the queued pages into the upsert's parameters, and this task only
-    // runs the statements and commits, one transaction after the other.
+    // preparer converts the queued pages into the upsert's parameters, and this task runs
+    // the statements of up to `writers` batches at once and commits them in order.
     let fetcher = StageTask(tokio::spawn(fetch_pages(
         client.clone(),
         object.to_owned(),
@@ -121,49 +139,191 @@ pub async fn backfill(
         rx_pages,
         tx_batches,
     )));
-    let writer = async {
-        let mut outcome = BackfillOutcome::default();
-        while let Some(gathered) = rx_batches.recv().await {
-            let Gathered {
-                batch,
-                after,
-                finished,
-            } = gathered;
-            let n = batch.len() as u64;
-            let tx = conn.transaction().await.map_err(on(object))?;
-            let batch = write_prepared(&tx, ctx, batch).await.map_err(on(object))?;
-            pos.after = after;
-            pos.records += n;
-            pos.done = finished;
-            checkpoint::save(&tx, object, BACKFILL, &pos)
-                .await
-                .map_err(on(object))?;
-            if finished {
-                seed_followers(&tx, ctx, &pos).await?;
-            }
-            tx.commit().await.map_err(on(object))?;
-            if let Some(signal) = signal {
-                signal.send_replace((pos.records, finished));
-            }
-            progress.advance(object, Phase::Backfill, n);
-            outcome.batch.absorb(BatchOutcome {
-                ids: Vec::new(),
-                ..batch
-            });
-            if finished {
-                outcome.done = true;
-                break;
-            }
-        }
-        outcome.ran = true;
-        Ok::<_, SyncError>(outcome)
-    };
-    let outcome = writer.await?;
-    drop(rx_batches);
+    let mut connections = vec![conn];
+    for _ in 1..writer_count(store, ctx) {
+        connections.push(store.client().await.map_err(on(object))?);
+    }
+    let outcome = write_batches(ctx, connections, rx_batches, pos, progress, signal).await?;
     preparer.finish().await.map_err(on(object))?;
     fetcher.finish().await.map_err(on(object))?;
     progress.finish(object, Phase::Backfill);
     Ok(outcome)
+}
+
+/// How many batches the backfill of `ctx` writes at once: the object's setting, leaving
+/// the pool room for the association sweep that follows the backfill and the lease.
+fn writer_count(store: &Store, ctx: &ObjectContext) -> usize {
+    let spare = store.options().max_connections.saturating_sub(3);
+    ctx.settings.backfill_writers.min(spare).max(1)
+}
+
+/// Writes the gathered batches, each in one transaction on one of `connections`, up to one
+/// per connection at once, and commits them strictly in order: a batch's checkpoint (the
+/// list cursor after it) is saved only after the batch before it committed, and never if
+/// that batch failed — so a checkpoint never passes a record that is not stored.
+///
+/// A batch runs its upsert and audit while the batch before it is still open when neither
+/// touches the other's rows: their ids are disjoint (pages of the list are), the earlier
+/// batch's merge losers are not among its ids, and neither must be written alone
+/// ([`PreparedBatch::writes_alone`]). Otherwise it waits for the earlier commit before its
+/// first statement. Merges are applied after that wait in any case, so losers stored by
+/// earlier batches are seen, as in one transaction after the other.
+async fn write_batches(
+    ctx: &ObjectContext,
+    mut free: Vec<StoreClient>,
+    mut batches: mpsc::Receiver<Gathered>,
+    mut pos: BackfillPosition,
+    progress: &dyn Progress,
+    signal: Option<&watch::Sender<(u64, bool)>>,
+) -> Result<BackfillOutcome, SyncError> {
+    let object = ctx.name();
+    let mut outcome = BackfillOutcome::default();
+    let mut in_flight = FuturesOrdered::new();
+    // Ids (stored and tombstoned) of the batches in flight, oldest first; `None` for a
+    // batch written alone, which nothing may overlap.
+    let mut touched: VecDeque<Option<HashSet<i64>>> = VecDeque::new();
+    let mut previous: Option<oneshot::Receiver<()>> = None;
+    let mut input_open = true;
+    loop {
+        tokio::select! {
+            biased;
+            Some((conn, result)) = in_flight.next(), if !in_flight.is_empty() => {
+                free.push(conn);
+                touched.pop_front();
+                let done: WrittenBatch = result?;
+                if let Some(signal) = signal {
+                    signal.send_replace((done.records, done.finished));
+                }
+                progress.advance(object, Phase::Backfill, done.len);
+                outcome.batch.absorb(BatchOutcome {
+                    ids: Vec::new(),
+                    ..done.outcome
+                });
+                if done.finished {
+                    outcome.done = true;
+                    break;
+                }
+            }
+            gathered = batches.recv(), if input_open && !free.is_empty() => {
+                let Some(Gathered { batch, after, finished }) = gathered else {
+                    input_open = false;
+                    continue;
+                };
+                let Some(conn) = free.pop() else { continue };
+                let len = batch.len() as u64;
+                pos.after = after;
+                pos.records += len;
+                pos.done = finished;
+                let mut ids: HashSet<i64> = batch.ids().collect();
+                let alone = batch.writes_alone()
+                    || touched.iter().any(|earlier| match earlier {
+                        Some(earlier) => ids.iter().any(|id| earlier.contains(id)),
+                        None => true,
+                    });
+                ids.extend(batch.losers());
+                touched.push_back((!batch.writes_alone()).then_some(ids));
+                let (committed, next) = oneshot::channel();
+                let order = Order {
+                    previous: previous.replace(next),
+                    alone,
+                    committed,
+                };
+                in_flight.push_back(write_batch(conn, ctx, batch, pos.clone(), order));
+            }
+            else => break,
+        }
+    }
+    outcome.ran = true;
+    Ok(outcome)
+}
+
+/// Where a batch stands among the batches in flight.
+struct Order {
+    /// Resolves when the batch before commits; fails if it did not (`None`: first batch).
+    previous: Option<oneshot::Receiver<()>>,
+    /// Wait for the batch before to commit before the first statement.
+    alone: bool,
+    /// Told once this batch committed (dropped unsent if it did not).
+    committed: oneshot::Sender<()>,
+}
+
+/// A batch committed.
+struct WrittenBatch {
+    outcome: BatchOutcome,
+    /// Records in the batch.
+    len: u64,
+    /// Records stored by the backfill so far, this batch included.
+    records: u64,
+    /// Whether the batch held the last page.
+    finished: bool,
+}
+
+/// Writes one batch on `conn` and gives the connection back with the result.
+async fn write_batch(
+    mut conn: StoreClient,
+    ctx: &ObjectContext,
+    batch: PreparedBatch,
+    pos: BackfillPosition,
+    order: Order,
+) -> (StoreClient, Result<WrittenBatch, SyncError>) {
+    let result = write_in_order(&mut conn, ctx, batch, pos, order).await;
+    (conn, result)
+}
+
+/// One batch's transaction: rows and audit, then (after the batch before committed)
+/// merges, the checkpoint `pos`, and the commit.
+async fn write_in_order(
+    conn: &mut StoreClient,
+    ctx: &ObjectContext,
+    batch: PreparedBatch,
+    pos: BackfillPosition,
+    order: Order,
+) -> Result<WrittenBatch, SyncError> {
+    let object = ctx.name();
+    let Order {
+        mut previous,
+        alone,
+        committed,
+    } = order;
+    if alone {
+        committed_before(object, previous.take()).await?;
+    }
+    let len = batch.len() as u64;
+    let tx = conn.transaction().await.map_err(on(object))?;
+    let (mut outcome, merges) = write_rows(&tx, ctx, batch).await.map_err(on(object))?;
+    committed_before(object, previous).await?;
+    outcome.merged = apply_merges(&tx, ctx, &merges).await.map_err(on(object))?;
+    checkpoint::save(&tx, object, BACKFILL, &pos)
+        .await
+        .map_err(on(object))?;
+    if pos.done {
+        seed_followers(&tx, ctx, &pos).await?;
+    }
+    tx.commit().await.map_err(on(object))?;
+    // The next batch may have failed and gone already; nothing waits then.
+    let _ = committed.send(());
+    Ok(WrittenBatch {
+        outcome,
+        len,
+        records: pos.records,
+        finished: pos.done,
+    })
+}
+
+/// Waits until the batch before committed.
+///
+/// # Errors
+/// [`SyncError::EarlierBatchFailed`] if it did not.
+async fn committed_before(
+    object: &str,
+    previous: Option<oneshot::Receiver<()>>,
+) -> Result<(), SyncError> {
+    match previous {
+        None => Ok(()),
+        Some(previous) => previous.await.map_err(|_| SyncError::EarlierBatchFailed {
+            object: object.to_owned(),
+        }),
+    }
 }
 
 /// Pages the list endpoint from `request.after` into `pages` until the last page or until
@@ -197,8 +357,11 @@ struct Gathered {
     finished: bool,
 }
 
-/// Gathers whatever pages are queued (up to [`MAX_ROWS_PER_TX`] records) into one batch,
-/// prepares it and hands it to the writer, until the last page or until the writer is gone.
+/// Gathers pages into one batch (up to [`MAX_ROWS_PER_TX`] records), prepares it and hands
+/// it to the writers, until the last page or until the writers are gone. Queued pages join
+/// the batch at once; when none is queued, the batch goes as soon as a writer can take it,
+/// and while every writer is busy the pages that arrive join it — so transactions grow
+/// when PostgreSQL is the slower side and stay one page long under a rate limit.
 async fn prepare_batches(
     ctx: ObjectContext,
     mut pages: mpsc::Receiver<Page<SimpleObject>>,
@@ -208,18 +371,41 @@ async fn prepare_batches(
         let mut records = first.results;
         let mut after = first.after;
         let mut finished = after.is_none();
-        while !finished && records.len() < MAX_ROWS_PER_TX {
-            let Ok(page) = pages.try_recv() else { break };
+        let permit = loop {
+            if finished || records.len() >= MAX_ROWS_PER_TX {
+                break None;
+            }
+            let page = match pages.try_recv() {
+                Ok(page) => Some(page),
+                Err(TryRecvError::Disconnected) => None,
+                Err(TryRecvError::Empty) => tokio::select! {
+                    biased;
+                    permit = batches.reserve() => match permit {
+                        Ok(permit) => break Some(permit),
+                        Err(_) => return Ok(()),
+                    },
+                    page = pages.recv() => page,
+                },
+            };
+            let Some(page) = page else { break None };
             records.extend(page.results);
             after = page.after;
             finished = after.is_none();
-        }
+        };
         let gathered = Gathered {
             batch: prepare_batch(&ctx, records),
             after,
             finished,
         };
-        if batches.send(gathered).await.is_err() || finished {
+        match permit {
+            Some(permit) => permit.send(gathered),
+            None => {
+                if batches.send(gathered).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        if finished {
             return Ok(());
         }
     }

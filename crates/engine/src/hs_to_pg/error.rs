@@ -30,6 +30,13 @@ pub enum SyncError {
     /// contradictory.
     #[error("{0}")]
     Setup(String),
+    /// A backfill batch was rolled back because a batch before it failed (that batch's
+    /// error is the one reported): its checkpoint must not pass records not stored.
+    #[error("a backfill batch of {object} was rolled back: an earlier batch failed")]
+    EarlierBatchFailed {
+        /// The object being synced.
+        object: String,
+    },
 }
 
 impl SyncError {
@@ -40,6 +47,7 @@ impl SyncError {
             Self::HubSpot { source, .. } => source.is_retryable(),
             Self::Store { source, .. } => source.is_retryable(),
             Self::Setup(_) => false,
+            Self::EarlierBatchFailed { .. } => true,
         }
     }
 }

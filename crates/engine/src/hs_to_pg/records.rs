@@ -82,6 +82,25 @@ impl PreparedBatch {
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
+
+    /// Whether the batch must be written alone, after every batch before it committed:
+    /// a two-way batch (merged against the shadow on the writer) or one whose records may
+    /// have to be linked to rows applications inserted.
+    pub(crate) fn writes_alone(&self) -> bool {
+        self.upsert.is_none() || !self.records.is_empty()
+    }
+
+    /// Ids of the records the batch stores.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = i64> + '_ {
+        self.rows.iter().map(|r| r.hs_object_id)
+    }
+
+    /// Ids of the rows the batch's merges tombstone.
+    pub(crate) fn losers(&self) -> impl Iterator<Item = i64> + '_ {
+        self.merges
+            .iter()
+            .flat_map(|(_, losers)| losers.iter().copied())
+    }
 }
 
 /// Converts `records` for the object of `ctx` and prepares their upsert: CPU work only.

@@ -49,8 +49,27 @@ pub async fn write_prepared(
     ctx: &ObjectContext,
     batch: PreparedBatch,
 ) -> Result<BatchOutcome, StoreError> {
+    let (mut outcome, merges) = write_rows(tx, ctx, batch).await?;
+    outcome.merged = apply_merges(tx, ctx, &merges).await?;
+    Ok(outcome)
+}
+
+/// Survivor id → ids merged into it, as a batch carried them.
+pub(crate) type Merges = Vec<(i64, Vec<i64>)>;
+
+/// [`write_prepared`] without the merges, which are returned for the caller to apply
+/// ([`apply_merges`]) on the same transaction: the backfill applies them only once the
+/// batches before have committed, so that losers those batches stored are seen.
+///
+/// # Errors
+/// As [`write_records`].
+pub(crate) async fn write_rows(
+    tx: &impl GenericClient,
+    ctx: &ObjectContext,
+    batch: PreparedBatch,
+) -> Result<(BatchOutcome, Merges), StoreError> {
     if batch.is_empty() {
-        return Ok(BatchOutcome::default());
+        return Ok((BatchOutcome::default(), Vec::new()));
     }
     tag_transaction(tx).await?;
     if !batch.records.is_empty() {
@@ -79,14 +98,14 @@ pub async fn write_prepared(
     let before = hubsync_store::rows::read_rows_by_ids(tx, &ctx.mapping, &ids).await?;
     let report = write_upsert(tx, &ctx.mapping, upsert).await?;
     super::audit_trail::record(tx, &ctx.mapping, &before, &rows, &report.written_ids).await?;
-    let merged = apply_merges(tx, ctx, &merges).await?;
-    Ok(BatchOutcome {
+    let outcome = BatchOutcome {
         written: report.written,
         skipped: report.skipped_stale,
         issues: report.issues.len() as u64,
-        merged,
+        merged: 0,
         ids,
-    })
+    };
+    Ok((outcome, merges))
 }
 
 impl BatchOutcome {

@@ -148,3 +148,102 @@ async fn allowlist_limits_columns_and_requests() {
         30
     );
 }
+
+/// Backfill batches are written two at a time but commit in order: when a batch fails
+/// while the batch after it has already written its rows, that later batch is rolled back
+/// too, the checkpoint stays before the failed batch, and a rerun stores every record
+/// exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_batch_rolls_back_the_batches_after_it_and_a_rerun_loses_nothing() {
+    let k = kit(seed(3_000, 0, 0)).await;
+    let mut contacts = hubsync_engine::settings::ObjectSettings::new("contacts");
+    contacts.backfill_writers = 2;
+    let pipelines = k.pipelines_with(vec![contacts]);
+    pipelines.prepare().await.expect("tables");
+    let first = k.get("/crm/v3/objects/contacts?limit=1").await;
+    let first: i64 = first["results"][0]["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("first id");
+
+    // The first record fails its batch, but only once another writer has stored rows of a
+    // later batch and waits, uncommitted, for the failed batch (idle in its transaction for
+    // a second; a writer that did not wait would commit at once; up to 30 s).
+    let conn = k.store().client().await.expect("conn");
+    conn.batch_execute(&format!(
+        "CREATE SEQUENCE public.later_batch_seen;
+         CREATE FUNCTION public.fail_first() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF NEW.hs_object_id = {first} THEN
+             FOR i IN 1..600 LOOP
+               PERFORM pg_stat_clear_snapshot();
+               IF EXISTS (SELECT 1 FROM pg_stat_activity
+                           WHERE datname = current_database() AND pid <> pg_backend_pid()
+                             AND state = 'idle in transaction' AND backend_xid IS NOT NULL
+                             AND clock_timestamp() - state_change > interval '1 second') THEN
+                 PERFORM nextval('public.later_batch_seen');
+                 EXIT;
+               END IF;
+               PERFORM pg_sleep(0.05);
+             END LOOP;
+             RAISE EXCEPTION 'injected failure of the first batch';
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER fail_first BEFORE INSERT ON hubspot.contacts
+           FOR EACH ROW EXECUTE FUNCTION public.fail_first();"
+    ))
+    .await
+    .expect("trigger");
+
+    let failed = pipelines
+        .run_once(
+            &hubsync_engine::hs_to_pg::PassOptions::default(),
+            &hubsync_engine::hs_to_pg::NoProgress,
+        )
+        .await
+        .expect("pass");
+    assert!(!failed.is_success(), "{failed:?}");
+    let seen: bool = conn
+        .query_one("SELECT is_called FROM public.later_batch_seen", &[])
+        .await
+        .expect("probe")
+        .get(0);
+    assert!(seen, "no later batch was written while the first one ran");
+    // Nothing after the failed batch committed, and the checkpoint covers exactly the rows.
+    assert_eq!(k.count("SELECT count(*) FROM hubspot.contacts").await, 0);
+    assert_eq!(k.count("SELECT count(*) FROM hubsync.audit").await, 0);
+    assert_eq!(
+        k.count(
+            "SELECT coalesce(max((position->>'records')::int8), 0) FROM hubsync.cursors
+              WHERE object = 'contacts' AND stream = 'backfill'"
+        )
+        .await,
+        0
+    );
+
+    conn.batch_execute("DROP TRIGGER fail_first ON hubspot.contacts")
+        .await
+        .expect("drop trigger");
+    let rerun = k.pass(&pipelines).await;
+    assert_eq!(rerun.objects[0].written, 3_000, "{rerun:?}");
+    assert_eq!(
+        k.count("SELECT count(DISTINCT hs_object_id) FROM hubspot.contacts")
+            .await,
+        3_000
+    );
+    assert_eq!(
+        k.count("SELECT count(*) FROM hubsync.audit WHERE action = 'create'")
+            .await,
+        3_000
+    );
+    assert_eq!(
+        k.count(
+            "SELECT count(*) FROM hubsync.cursors WHERE object = 'contacts'
+                AND stream = 'backfill' AND (position->>'done')::bool
+                AND (position->>'records')::int8 = 3000"
+        )
+        .await,
+        3_000 / 3_000
+    );
+}
