@@ -55,6 +55,8 @@ use super::write::{BatchOutcome, write_rows};
 
 /// Pages queued between the fetcher and the writer.
 const QUEUE_PAGES: usize = 8;
+/// How long the backfill waits for each extra writer connection before it goes on without.
+const EXTRA_WRITER_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// Most rows stored in one transaction.
 const MAX_ROWS_PER_TX: usize = 2_500;
 
@@ -141,7 +143,15 @@ pub async fn backfill(
     )));
     let mut connections = vec![conn];
     for _ in 1..writer_count(store, ctx) {
-        connections.push(store.client().await.map_err(on(object))?);
+        // A pool busy with other work gives fewer writers, not a stalled backfill.
+        match tokio::time::timeout(EXTRA_WRITER_WAIT, store.client()).await {
+            Ok(Ok(extra)) => connections.push(extra),
+            Ok(Err(error)) => {
+                tracing::debug!(object, %error, "backfill continues with fewer writers");
+                break;
+            }
+            Err(_) => break,
+        }
     }
     let outcome = write_batches(ctx, connections, rx_batches, pos, progress, signal).await?;
     preparer.finish().await.map_err(on(object))?;
