@@ -52,26 +52,12 @@ pub async fn read_rows_by_ids<C: GenericClient>(
     mapping: &TableMapping,
     ids: &[i64],
 ) -> Result<Vec<StoredRow>, StoreError> {
-    let mut ids = ids.to_vec();
-    ids.sort_unstable();
-    ids.dedup();
-    // One index probe per id (the `OFFSET 0` keeps the subquery from being flattened
-    // into a join). `hs_object_id = ANY($1)` lets the planner pick a sequential scan,
-    // which it does for a table that grew since it was last analysed (a backfill's):
-    // every batch then read the whole table, 40× slower for 5,000 ids among 150,000 rows.
-    let sql = format!(
-        "{} FROM unnest($1::int8[]) AS k(id) CROSS JOIN LATERAL \
-         (SELECT * FROM {} t WHERE t.hs_object_id = k.id OFFSET 0) AS t",
-        select_list(mapping),
-        mapping.qualified_table()
-    );
-    let rows = client.query(&sql, &[&ids]).await.during("read rows")?;
-    rows.iter().map(|r| stored_row(mapping, r)).collect()
+    read_rows_by_id_probes(client, mapping, ids, "").await
 }
 
-/// Like [`read_rows_by_ids`], but locks the rows (`FOR UPDATE`) until the end of the
-/// caller's transaction, so that comparing them with HubSpot's values (the shadow copy)
-/// and then writing cannot race an application's update of the same rows.
+/// Like [`read_rows_by_ids`], but locks the rows (`FOR UPDATE`, in id order) until the
+/// end of the caller's transaction, so that comparing them with HubSpot's values (the
+/// shadow copy) and then writing cannot race an application's update of the same rows.
 ///
 /// # Errors
 /// As [`read_rows_by_ids`].
@@ -80,13 +66,32 @@ pub async fn read_rows_by_ids_for_update<C: GenericClient>(
     mapping: &TableMapping,
     ids: &[i64],
 ) -> Result<Vec<StoredRow>, StoreError> {
-    read_rows_where(
-        client,
-        mapping,
-        "hs_object_id = ANY($1) ORDER BY hs_object_id FOR UPDATE",
-        &ids,
-    )
-    .await
+    read_rows_by_id_probes(client, mapping, ids, " FOR UPDATE").await
+}
+
+/// The rows with these ids, read in ascending id order with one index probe per id (the
+/// `OFFSET 0` keeps the subquery from being flattened into a join), each probe followed by
+/// `locking` (empty, or a locking clause). `hs_object_id = ANY($1)` lets the planner pick a
+/// sequential scan, which it does for a table that grew since it was last analysed (a
+/// backfill's): every batch then read the whole table, 40× slower for 5,000 ids among
+/// 150,000 rows.
+async fn read_rows_by_id_probes<C: GenericClient>(
+    client: &C,
+    mapping: &TableMapping,
+    ids: &[i64],
+    locking: &str,
+) -> Result<Vec<StoredRow>, StoreError> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let sql = format!(
+        "{} FROM unnest($1::int8[]) WITH ORDINALITY AS k(id, n) CROSS JOIN LATERAL \
+         (SELECT * FROM {} t WHERE t.hs_object_id = k.id OFFSET 0{locking}) AS t ORDER BY k.n",
+        select_list(mapping),
+        mapping.qualified_table()
+    );
+    let rows = client.query(&sql, &[&ids]).await.during("read rows")?;
+    rows.iter().map(|r| stored_row(mapping, r)).collect()
 }
 
 /// Reads the rows with these hubsync row ids.

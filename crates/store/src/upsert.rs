@@ -40,7 +40,7 @@ use crate::{
 
 /// Rows per statement: large enough to amortise round trips, small enough to keep
 /// statements and locks short (stack.md measured 1,000–10,000 as the sweet spot).
-pub const UPSERT_BATCH_ROWS: usize = 2_000;
+pub const UPSERT_BATCH_ROWS: usize = 2_500;
 
 /// One HubSpot record to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
