@@ -155,7 +155,10 @@ impl Kit {
             .env("KIT_TOKEN", "pat-kit")
             .env("KIT_DATABASE_URL", self.db.url())
             .env_remove("DATABASE_URL")
-            .env("RUST_LOG", "warn,hubsync=info")
+            .env(
+                "RUST_LOG",
+                std::env::var("KIT_RUST_LOG").unwrap_or("warn,hubsync=info".into()),
+            )
             .stdout(Stdio::from(log("stdout")))
             .stderr(Stdio::from(log("stderr")))
             .spawn()

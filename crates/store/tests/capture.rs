@@ -325,6 +325,42 @@ async fn an_expired_claim_can_be_taken_again() {
     assert_eq!(outbox::ack(&client, "dead", &ids).await.unwrap(), 0);
 }
 
+/// A consumer known to be gone gives its claims back at once (its lease has not lapsed),
+/// and nobody else's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gone_consumers_claims_are_given_back_at_once() {
+    let db = TestDb::new().await;
+    let store = contacts(&db).await;
+    let mut client = store.client().await.unwrap();
+    client
+        .batch_execute(
+            "INSERT INTO hubspot.contacts VALUES (1, 'a', null, null); \
+             INSERT INTO hubspot.contacts VALUES (2, 'b', null, null)",
+        )
+        .await
+        .unwrap();
+    let hour = Duration::from_secs(3600);
+    let gone = outbox::claim(&mut client, "host:1", None, 1, hour)
+        .await
+        .unwrap();
+    let alive = outbox::claim(&mut client, "host:2", None, 1, hour)
+        .await
+        .unwrap();
+    assert_eq!((gone.len(), alive.len()), (1, 1));
+    assert!(
+        outbox::claim(&mut client, "host:3", None, 10, hour)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(outbox::release_all_of(&client, "host:1").await.unwrap(), 1);
+    let retaken = outbox::claim(&mut client, "host:3", None, 10, hour)
+        .await
+        .unwrap();
+    assert_eq!(retaken.len(), 1);
+    assert_eq!(retaken[0].id, gone[0].id);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn applications_need_no_privilege_on_the_hubsync_schema() {
     let db = TestDb::new().await;

@@ -373,6 +373,14 @@ impl HsToPg {
             .map_err(on(unit))?;
         if taken > 0 {
             tracing::info!(unit, previous = %dead.holder, "took over the lease of a process that is gone");
+            // Its outbox claims (consumer = holder) would otherwise block those records
+            // until the claims lapse (minutes): they are given back now.
+            let released = hubsync_store::state::outbox::release_all_of(&conn, &dead.holder)
+                .await
+                .map_err(on(unit))?;
+            if released > 0 {
+                tracing::info!(unit, previous = %dead.holder, released, "gave back the outbox entries the gone process had claimed");
+            }
         }
         Ok(taken > 0)
     }

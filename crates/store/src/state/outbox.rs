@@ -198,6 +198,27 @@ pub async fn release(
         .during("release outbox entries")
 }
 
+/// Gives back every entry `consumer` has in flight, when it is known to be gone (a process
+/// of this machine killed with claims outstanding): they become claimable at once instead of
+/// when their claim lapses. Safe because every write is idempotent (creates are upserts on
+/// `hubsync_row_id`, an unrecorded write's echo is recognised); the attempt stays counted.
+///
+/// # Errors
+/// Database errors.
+pub async fn release_all_of(
+    client: &impl GenericClient,
+    consumer: &str,
+) -> Result<u64, StoreError> {
+    client
+        .execute(
+            "UPDATE hubsync.outbox SET status = 'pending', claimed_by = NULL, claimed_until = NULL \
+             WHERE status = 'in_flight' AND claimed_by = $1",
+            &[&consumer],
+        )
+        .await
+        .during("release a gone consumer's outbox entries")
+}
+
 /// Gives claimed entries back because they cannot be sent yet (e.g. an association whose
 /// record is not yet created in HubSpot), noting why in `last_error`; they are claimable
 /// again at once and the attempt is not counted.
