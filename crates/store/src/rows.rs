@@ -41,8 +41,8 @@ pub struct StoredRow {
     pub merged_into: Option<i64>,
 }
 
-/// Reads the rows with these HubSpot ids (missing ids are simply absent), in no
-/// particular order.
+/// Reads the rows with these HubSpot ids (missing ids are simply absent), in ascending
+/// id order.
 ///
 /// # Errors
 /// [`StoreError::Postgres`] on a failed query, [`StoreError::Corrupt`] when a column no
