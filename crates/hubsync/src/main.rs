@@ -17,6 +17,8 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     telemetry::init(cli.log_format);
+    // Before any HTTP client is built, whichever command or task builds the first one.
+    hubsync_hubspot::install_tls_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -293,15 +293,18 @@ impl Demo {
                 &emulator_port.to_string(),
             ])
             .env("DATABASE_URL", database_url)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn,hubsync=info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.join("demo-stderr.log")).expect("log file"),
+            ))
             .spawn()
             .expect("spawn demo");
-        let demo = Demo {
+        let mut demo = Demo {
             child,
             hubspot: format!("http://127.0.0.1:{emulator_port}"),
         };
+        let log = || std::fs::read_to_string(dir.join("demo-stderr.log")).unwrap_or_default();
         let http = reqwest::Client::new();
         let health = format!("http://127.0.0.1:{port}/healthz");
         let started = std::time::Instant::now();
@@ -311,9 +314,16 @@ impl Demo {
             .await
             .is_ok_and(|r| r.status().is_success())
         {
+            if let Ok(Some(status)) = demo.child.try_wait() {
+                panic!(
+                    "demo exited ({status}) before it became healthy:\n{}",
+                    log()
+                );
+            }
             assert!(
                 started.elapsed() < crate::daemon_kit::DEADLINE,
-                "demo never became healthy"
+                "demo never became healthy:\n{}",
+                log()
             );
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
