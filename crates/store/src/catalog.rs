@@ -28,7 +28,7 @@ use crate::{
     naming::{self, SYSTEM_COLUMNS, qualified},
     schema::{
         ColumnMapping, ObjectSpec, PrimaryColumn, TableMapping, add_column_sql, column_comment_sql,
-        create_table_sql, index_sql, table_comment_sql,
+        create_table_sql, index_name, index_sql, table_comment_sql,
     },
     values::ColumnType,
 };
@@ -260,6 +260,29 @@ pub(crate) async fn lock_ddl<C: GenericClient>(tx: &C) -> Result<(), StoreError>
     Ok(())
 }
 
+/// Whether every relation in `names` exists in `schema`. Asked before any `CREATE … IF NOT
+/// EXISTS` on a table that may exist: `CREATE INDEX` locks the table before it checks the
+/// name, so it would wait behind every open write to the table (an application's
+/// transaction, autovacuum after a backfill) and queue new writes behind itself.
+///
+/// # Errors
+/// Database errors.
+pub(crate) async fn relations_exist<C: GenericClient>(
+    client: &C,
+    schema: &str,
+    names: &[&str],
+) -> Result<bool, StoreError> {
+    let qualified: Vec<String> = names.iter().map(|n| qualified(schema, n)).collect();
+    let row = client
+        .query_one(
+            "SELECT bool_and(to_regclass(n) IS NOT NULL) FROM unnest($1::text[]) AS n",
+            &[&qualified],
+        )
+        .await
+        .during("look up relations")?;
+    Ok(row.get::<_, Option<bool>>(0).unwrap_or(true))
+}
+
 /// Table names already used in `schema` by objects or junction tables, plus existing
 /// relations (a user's own table is never adopted).
 pub(crate) async fn taken_table_names<C: GenericClient>(
@@ -301,14 +324,17 @@ async fn ensure_table_row<C: GenericClient>(
     object: &str,
 ) -> Result<String, StoreError> {
     if let Some(table) = table_name(tx, schema, object).await? {
-        // Cheap when present; re-creates a table a user dropped.
-        for sql in [
-            create_table_sql(schema, &table),
-            index_sql(schema, &table, "hubspot_updated_at"),
-        ] {
-            tx.batch_execute(&sql)
-                .await
-                .during("re-create a dropped object table")?;
+        // Re-creates a table (or its index) a user dropped.
+        let index = index_name(&table, "hubspot_updated_at");
+        if !relations_exist(tx, schema, &[&table, &index]).await? {
+            for sql in [
+                create_table_sql(schema, &table),
+                index_sql(schema, &table, "hubspot_updated_at"),
+            ] {
+                tx.batch_execute(&sql)
+                    .await
+                    .during("re-create a dropped object table")?;
+            }
         }
         return Ok(table);
     }

@@ -267,13 +267,17 @@ pub(crate) fn table_comment_sql(schema: &str, table: &str, comment: &str) -> Str
     )
 }
 
+/// The name [`index_sql`] gives the index of `table` on `column`.
+pub(crate) fn index_name(table: &str, column: &str) -> String {
+    crate::naming::identifier(&format!("{table}_{column}_idx"))
+}
+
 /// `CREATE INDEX IF NOT EXISTS` on one column; the index name is derived from table and
 /// column (index names are per schema) and shortened like any identifier.
 pub(crate) fn index_sql(schema: &str, table: &str, column: &str) -> String {
-    let name = crate::naming::identifier(&format!("{table}_{column}_idx"));
     format!(
         "CREATE INDEX IF NOT EXISTS {} ON {} ({})",
-        quote_ident(&name),
+        quote_ident(&index_name(table, column)),
         qualified(schema, table),
         quote_ident(column)
     )

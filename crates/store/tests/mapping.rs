@@ -359,3 +359,49 @@ async fn concurrent_passes_agree_on_one_mapping() {
     assert_eq!(a, b);
     assert_eq!(a.columns.len(), 30);
 }
+
+/// A pass over an unchanged object takes no lock on its table, so it never waits for (or
+/// queues in front of) an application's open write; a table or index a user dropped comes
+/// back on the next pass.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unchanged_pass_waits_for_no_writer_and_recreates_what_was_dropped() {
+    let db = TestDb::new().await;
+    let mut client = db.store().client().await.unwrap();
+    let spec = ObjectSpec::new("contacts", vec![prop("email", "string", "text")]);
+    let mapping = ensure_table(&mut client, SCHEMA, &spec).await.unwrap();
+
+    let mut writer = db.store().client().await.unwrap();
+    let open = writer.transaction().await.unwrap();
+    open.batch_execute("LOCK TABLE hubspot.contacts IN ROW EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    // With the writer's lock held, a pass that locked the table would end in lock_timeout.
+    let again = ensure_table(&mut client, SCHEMA, &spec).await.unwrap();
+    assert_eq!(again, mapping);
+    open.rollback().await.unwrap();
+
+    let relation_exists = |name: &'static str| {
+        let writer = &writer;
+        async move {
+            writer
+                .query_one("SELECT to_regclass($1) IS NOT NULL", &[&name])
+                .await
+                .unwrap()
+                .get::<_, bool>(0)
+        }
+    };
+    client
+        .batch_execute("DROP INDEX hubspot.contacts_hubspot_updated_at_idx")
+        .await
+        .unwrap();
+    ensure_table(&mut client, SCHEMA, &spec).await.unwrap();
+    assert!(relation_exists("hubspot.contacts_hubspot_updated_at_idx").await);
+
+    client
+        .batch_execute("DROP TABLE hubspot.contacts")
+        .await
+        .unwrap();
+    ensure_table(&mut client, SCHEMA, &spec).await.unwrap();
+    assert!(relation_exists("hubspot.contacts").await);
+    assert!(relation_exists("hubspot.contacts_hubspot_updated_at_idx").await);
+}

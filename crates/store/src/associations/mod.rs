@@ -44,10 +44,10 @@ pub use writeback::{SentLink, hubspot_ids_of_rows, record_sent_links};
 
 use crate::{
     capture::CaptureSpec,
-    catalog::{lock_ddl, taken_table_names},
+    catalog::{lock_ddl, relations_exist, taken_table_names},
     error::{Context as _, StoreError},
     naming::{self, qualified, quote_ident},
-    schema::{TableMapping, index_sql, table_comment_sql},
+    schema::{TableMapping, index_name, index_sql, table_comment_sql},
 };
 
 /// HubSpot's primary association type id from one standard object to another, if any.
@@ -262,14 +262,17 @@ pub async fn ensure_association_table<C: GenericClient>(
         to_table: to.table.clone(),
         primary: primary_link(from, &to.object),
     };
-    for sql in [
-        junction_ddl(&mapping),
-        table_comment_sql(schema, &mapping.table, &comment),
-        index_sql(schema, &mapping.table, &mapping.to_column),
-    ] {
-        tx.batch_execute(&sql)
-            .await
-            .during("create a junction table")?;
+    let index = index_name(&mapping.table, &mapping.to_column);
+    if !relations_exist(&tx, schema, &[&mapping.table, &index]).await? {
+        for sql in [
+            junction_ddl(&mapping),
+            table_comment_sql(schema, &mapping.table, &comment),
+            index_sql(schema, &mapping.table, &mapping.to_column),
+        ] {
+            tx.batch_execute(&sql)
+                .await
+                .during("create a junction table")?;
+        }
     }
     upgrade_junction(&tx, &mapping).await?;
     tx.commit().await.during("commit DDL")?;
