@@ -101,16 +101,48 @@ pub(crate) fn id_as_string<S: Serializer>(id: &u64, serializer: S) -> Result<S::
     serializer.collect_str(id)
 }
 
-/// Deserializes `properties`: name → string or null, coercing numbers and booleans.
+/// Deserializes `properties`: name → string or null, coercing numbers and booleans; a
+/// name sent twice keeps its last value.
+///
+/// The pairs are gathered into a vector and the map is built from it in one go (sorted,
+/// then filled node by node), not through an intermediate map of [`Scalar`]s: a page of
+/// records is mostly property values, and the map of each record was the largest share
+/// of decoding.
 pub(crate) fn property_values<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<BTreeMap<String, Option<String>>, D::Error> {
-    let raw = Option::<BTreeMap<String, Option<Scalar>>>::deserialize(deserializer)?;
-    Ok(raw
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.map(Scalar::into_string)))
-        .collect())
+    deserializer.deserialize_option(PropertyValues)
+}
+
+/// [`property_values`]' visitor: `null` or an object of scalars.
+struct PropertyValues;
+
+impl<'de> de::Visitor<'de> for PropertyValues {
+    type Value = BTreeMap<String, Option<String>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object of property values, or null")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(BTreeMap::new())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(BTreeMap::new())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(32));
+        while let Some((name, value)) = map.next_entry::<String, Option<Scalar>>()? {
+            pairs.push((name, value.map(Scalar::into_string)));
+        }
+        Ok(pairs.into_iter().collect())
+    }
 }
 
 /// Deserializes an error `context`: name → list of strings (a single string is a list of one).
@@ -185,5 +217,22 @@ mod tests {
         let n: Probe = serde_json::from_str(r#"{"id":7}"#).expect("numeric id");
         assert_eq!(n.id, 7);
         assert!(serde_json::from_str::<Probe>(r#"{"id":"abc"}"#).is_err());
+    }
+
+    #[test]
+    fn properties_null_repeated_and_unordered() {
+        let p: Probe = serde_json::from_str(r#"{"id":1,"properties":null}"#).expect("null");
+        assert!(p.properties.is_empty());
+        let p: Probe =
+            serde_json::from_str(r#"{"id":1,"properties":{"z":"1","a":"2","z":"3","m":null}}"#)
+                .expect("parses");
+        let got: Vec<(&str, Option<&str>)> = p
+            .properties
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_deref()))
+            .collect();
+        assert_eq!(got, [("a", Some("2")), ("m", None), ("z", Some("3"))]);
+        assert!(serde_json::from_str::<Probe>(r#"{"id":1,"properties":{"a":[1]}}"#).is_err());
+        assert!(serde_json::from_str::<Probe>(r#"{"id":1,"properties":[]}"#).is_err());
     }
 }

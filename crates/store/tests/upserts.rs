@@ -101,6 +101,7 @@ async fn bad_values_become_issues_and_the_row_still_syncs() {
         ("email", Some("a@b.test")),
         ("amount", Some("abc")),
         ("birthday", Some("2024-13-45")),
+        ("notes", Some("a\u{0}b — ü")),
     ];
     let report = upsert(&mut client, &mapping, &[record(5, 1, &bad)]).await;
     assert_eq!(report.written, 1);
@@ -110,12 +111,20 @@ async fn bad_values_become_issues_and_the_row_still_syncs() {
         .map(|i| (i.property.as_str(), i.raw.as_str()))
         .collect();
     issues.sort_unstable();
-    assert_eq!(issues, vec![("amount", "abc"), ("birthday", "2024-13-45")]);
+    assert_eq!(
+        issues,
+        vec![
+            ("amount", "abc"),
+            ("birthday", "2024-13-45"),
+            ("notes", "a\u{0}b — ü")
+        ]
+    );
     assert!(report.issues.iter().all(|i| i.hs_object_id == 5));
 
     let stored = properties_of(&client, &mapping, 5).await;
     assert_eq!(stored["email"].as_deref(), Some("a@b.test"));
     assert_eq!(stored["amount"], None);
+    assert_eq!(stored["notes"].as_deref(), Some("ab — ü"), "NUL removed");
     let logged: Vec<(String, String, String)> = client
         .query(
             "SELECT property, raw_value, reason FROM hubsync.issues
@@ -127,7 +136,7 @@ async fn bad_values_become_issues_and_the_row_still_syncs() {
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
-    assert_eq!(logged.len(), 2);
+    assert_eq!(logged.len(), 3);
     assert_eq!(
         (logged[0].0.as_str(), logged[0].1.as_str()),
         ("amount", "abc")
@@ -143,7 +152,7 @@ async fn bad_values_become_issues_and_the_row_still_syncs() {
     upsert(&mut client, &mapping, &[record(5, 2, &fixed)]).await;
     let left: Vec<String> = client
         .query(
-            "SELECT property FROM hubsync.issues WHERE hs_object_id = 5",
+            "SELECT property FROM hubsync.issues WHERE hs_object_id = 5 ORDER BY property",
             &[],
         )
         .await
@@ -151,7 +160,7 @@ async fn bad_values_become_issues_and_the_row_still_syncs() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(left, vec!["birthday".to_owned()]);
+    assert_eq!(left, vec!["birthday".to_owned(), "notes".to_owned()]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
