@@ -156,7 +156,9 @@ pub async fn for_record(
     rows.iter().map(from_row).collect()
 }
 
-/// The newest `limit` entries of every record, newest first (the dashboard's audit page).
+/// The newest `limit` entries of every record, newest first (the dashboard's audit page):
+/// by id, the order they were written in (the primary key; `at`, the writing transaction's
+/// start, has only a BRIN index).
 ///
 /// # Errors
 /// Database errors; [`StoreError::Corrupt`] for an unknown direction.
@@ -167,7 +169,7 @@ pub async fn latest(
     let rows = client
         .query(
             "SELECT id, at, direction, object, hs_object_id, row_key, action, fields, \
-               correlation_id FROM hubsync.audit ORDER BY at DESC, id DESC LIMIT $1",
+               correlation_id FROM hubsync.audit ORDER BY id DESC LIMIT $1",
             &[&limit],
         )
         .await
