@@ -274,6 +274,8 @@ async fn sigkill_mid_flow_and_restart_loses_nothing() {
 /// A running `hubsync demo` on `database_url`.
 struct Demo {
     child: std::process::Child,
+    /// Its data directory.
+    dir: std::path::PathBuf,
     /// The local HubSpot's base URL.
     hubspot: String,
 }
@@ -281,9 +283,20 @@ struct Demo {
 impl Demo {
     /// Starts the demo (10 seeded contacts) and waits for `/healthz`.
     async fn start(database_url: &str, dir: &std::path::Path) -> Demo {
+        Demo::start_with(Some(database_url), dir).await
+    }
+
+    /// Starts the demo on `database_url`, or on its own private PostgreSQL under `dir`
+    /// when `None` (the README's first command).
+    async fn start_with(database_url: Option<&str>, dir: &std::path::Path) -> Demo {
         hubsync_hubspot::install_tls_provider();
         let (port, emulator_port) = (free_port(), free_port());
-        let child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        match database_url {
+            Some(url) => command.env("DATABASE_URL", url),
+            None => command.env_remove("DATABASE_URL"),
+        };
+        let child = command
             .args(["demo", "--seed-contacts", "10", "--data-dir"])
             .arg(dir)
             .args([
@@ -292,7 +305,6 @@ impl Demo {
                 "--emulator-port",
                 &emulator_port.to_string(),
             ])
-            .env("DATABASE_URL", database_url)
             .env("RUST_LOG", "warn,hubsync=info")
             .stdout(Stdio::piped())
             .stderr(Stdio::from(
@@ -302,6 +314,7 @@ impl Demo {
             .expect("spawn demo");
         let mut demo = Demo {
             child,
+            dir: dir.to_owned(),
             hubspot: format!("http://127.0.0.1:{emulator_port}"),
         };
         let log = || std::fs::read_to_string(dir.join("demo-stderr.log")).unwrap_or_default();
@@ -344,6 +357,21 @@ impl Demo {
         }
         assert!(status.success(), "demo exit {status:?}\n{out}");
         out
+    }
+
+    /// How many contacts the demo's database holds (through the URL the demo wrote down).
+    async fn private_contacts(&self) -> Option<i64> {
+        let url = std::fs::read_to_string(self.dir.join("database-url")).ok()?;
+        let store = hubsync_store::Store::connect(url.trim()).await.ok()?;
+        let client = store.client().await.ok()?;
+        let count = client
+            .query_one("SELECT count(*) FROM hubspot.contacts", &[])
+            .await
+            .ok()
+            .map(|r| r.get(0));
+        drop(client);
+        store.close();
+        count
     }
 
     /// A contact's property in the demo's local HubSpot.
@@ -390,6 +418,23 @@ async fn demo_starts_serves_health_and_stops_on_ctrl_c() {
     );
     assert!(out.contains("/_emulator/objects/contacts/"), "{out}");
     assert!(out.contains("Every run starts fresh"), "{out}");
+}
+
+/// With no `DATABASE_URL` the demo starts a private PostgreSQL under its data directory,
+/// creates its database there, syncs the seeded contacts, and reuses the cluster (with a
+/// fresh database) on the next run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_on_its_own_postgres_twice() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for run in 1..=2 {
+        let demo = Demo::start_with(None, dir.path()).await;
+        eventually("the demo's contacts in its own PostgreSQL", || async {
+            demo.private_contacts().await == Some(10)
+        })
+        .await;
+        let out = demo.stop();
+        assert!(out.contains("Every run starts fresh"), "run {run}: {out}");
+    }
 }
 
 /// A second `hubsync demo` run meets a freshly seeded local HubSpot: the demo database is

@@ -141,12 +141,17 @@ async fn recreate_database(cluster: &PrivateCluster) -> anyhow::Result<()> {
         .await
         .context("private PostgreSQL")?;
     let client = admin.client().await?;
-    client
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {DEMO_DB} WITH (FORCE); CREATE DATABASE {DEMO_DB}"
-        ))
-        .await
-        .context("resetting the demo database")?;
+    // Two calls: statements sent together run as one transaction, which DROP DATABASE
+    // refuses.
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {DEMO_DB} WITH (FORCE)"),
+        format!("CREATE DATABASE {DEMO_DB}"),
+    ] {
+        client
+            .batch_execute(&sql)
+            .await
+            .context("resetting the demo database")?;
+    }
     admin.close();
     Ok(())
 }
