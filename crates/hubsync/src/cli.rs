@@ -69,7 +69,8 @@ pub(crate) enum Command {
 /// Flags of `hubsync demo`.
 #[derive(Debug, Args)]
 pub(crate) struct DemoArgs {
-    /// Where the demo keeps its PostgreSQL data (default: the user's state directory).
+    /// Where the demo keeps its PostgreSQL data (default: the user's state directory,
+    /// `/var/lib/hubsync/demo` for root).
     #[arg(long)]
     pub(crate) data_dir: Option<PathBuf>,
     /// Contacts to seed in the local HubSpot.

@@ -127,11 +127,13 @@ async fn first_contact(config: &Config) -> Option<u64> {
     page.results.first().map(|r| r.id)
 }
 
+/// Beside where a private cluster lives by default: the user's state directory, or
+/// `/var/lib/hubsync` for root (whose home the `postgres` user cannot enter).
 fn default_dir() -> PathBuf {
-    dirs::state_dir()
-        .or_else(dirs::data_local_dir)
-        .unwrap_or_else(std::env::temp_dir)
-        .join("hubsync")
+    let cluster = PrivateCluster::default_base_dir();
+    cluster
+        .parent()
+        .map_or_else(|| cluster.clone(), std::path::Path::to_path_buf)
         .join("demo")
 }
 
