@@ -9,7 +9,7 @@
 //!
 //! | alert | fires when |
 //! |---|---|
-//! | `lag:OBJECT` | the object's incremental high-water mark, or its oldest waiting outbox entry, is older than `alerts.lag` |
+//! | `lag:OBJECT` | the object's oldest change not yet applied (a webhook event in the inbox, or a PostgreSQL change in the outbox) is older than `alerts.lag` |
 //! | `error_rate` | of the HubSpot calls in the last 5 minutes (at least 10), this share or more failed after retries |
 //! | `open_conflicts` | at least this many conflicts wait for a person |
 //! | `api_budget` | this share of `hubspot.daily_limit` is used (HubSpot's daily-remaining header), or HubSpot answered 429 in the last 5 minutes |
@@ -22,7 +22,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use hubsync_hubspot::HubSpotClient;
-use hubsync_store::{Store, state::summary};
+use hubsync_store::Store;
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
@@ -179,14 +179,9 @@ impl Checker {
         let mut out = Vec::new();
         let conn = self.store.client().await?;
         if let Some(limit) = a.lag {
-            let summaries = summary::by_object(&conn).await?;
             for (name, direction) in &self.objects {
                 let st = object_status(&conn, &self.schema, name, direction).await?;
-                let outbox = summaries
-                    .get(name)
-                    .and_then(|s| s.outbox_oldest)
-                    .map_or(0, |t| (Utc::now() - t).num_seconds().max(0));
-                let lag = st.lag_seconds.unwrap_or(0).max(outbox) as f64;
+                let lag = st.lag_seconds.unwrap_or(0) as f64;
                 out.push(Observation {
                     key: format!("lag:{name}"),
                     breached: lag > limit.as_secs_f64(),

@@ -5,7 +5,6 @@
 use std::{path::Path, process::ExitCode};
 
 use anyhow::Context;
-use chrono::Utc;
 use hubsync_engine::hs_to_pg::checkpoint::{
     self, BACKFILL, BackfillPosition, INCREMENTAL, IncrementalPosition, from_ms,
 };
@@ -31,7 +30,10 @@ pub(crate) struct ObjectStatus {
     pub(crate) backfill_records: u64,
     /// When the last incremental pass ran (RFC 3339).
     pub(crate) last_sync: Option<String>,
-    /// Seconds between now and the high-water mark.
+    /// How far behind the sync is, in seconds: the age of the oldest change not yet
+    /// applied — a webhook event waiting in the inbox, or a PostgreSQL change waiting in the
+    /// outbox (failed entries are errors, not lag); 0 when nothing waits. A quiet portal is
+    /// not behind (the time since the last change or pass is `last_sync`).
     pub(crate) lag_seconds: Option<i64>,
     /// PostgreSQL changes waiting to be written to HubSpot.
     pub(crate) pending_outbound: i64,
@@ -130,7 +132,6 @@ pub(crate) async fn object_status(
     let incremental: Option<IncrementalPosition> = checkpoint::load_opt(conn, object, INCREMENTAL)
         .await
         .context("cannot read cursors")?;
-    let now = Utc::now();
     Ok(ObjectStatus {
         object: object.to_owned(),
         direction: direction.to_owned(),
@@ -146,9 +147,7 @@ pub(crate) async fn object_status(
             .as_ref()
             .and_then(|i| i.last_pass_ms)
             .map(|ms| from_ms(ms).to_rfc3339()),
-        lag_seconds: incremental
-            .as_ref()
-            .map(|i| (now - from_ms(i.hwm_ms)).num_seconds().max(0)),
+        lag_seconds: Some(lag_seconds(conn, object).await?),
         pending_outbound: count(
             conn,
             "SELECT count(*) FROM hubsync.outbox WHERE object = $1",
@@ -168,4 +167,21 @@ pub(crate) async fn object_status(
         )
         .await?,
     })
+}
+
+/// [`ObjectStatus::lag_seconds`]: the oldest waiting inbox event or outbox entry.
+async fn lag_seconds(conn: &impl GenericClient, object: &str) -> anyhow::Result<i64> {
+    let row = conn
+        .query_one(
+            "SELECT greatest(
+                 (SELECT extract(epoch FROM now() - min(received_at)) FROM hubsync.inbox
+                   WHERE object = $1 AND processed_at IS NULL),
+                 (SELECT extract(epoch FROM now() - min(changed_at)) FROM hubsync.outbox
+                   WHERE object = $1 AND status <> 'failed'),
+                 0)::int8",
+            &[&object],
+        )
+        .await
+        .context("cannot read the inbox and outbox")?;
+    Ok(row.get(0))
 }
