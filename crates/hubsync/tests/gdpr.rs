@@ -211,3 +211,81 @@ async fn gdpr_delete_erases_everywhere_and_keeps_an_anonymous_audit_entry() {
         .await;
     assert_eq!(back, 0, "the next sync does not bring the person back");
 }
+
+/// When PostgreSQL refuses the erasure for a passing reason (here a lock timeout behind a
+/// transaction holding the contact's row, as the daemon's would), the command waits and
+/// tries again instead of leaving the person erased in HubSpot only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gdpr_delete_retries_while_postgresql_is_busy() {
+    let objects = "[[object]]\nname = \"contacts\"\ndirection = \"two-way\"\n\
+                   properties = [\"email\", \"firstname\"]\n";
+    let kit = OneShot::new(5, 0, objects).await;
+    kit.ok(&["sync", "--once"]);
+    let (id, email): (i64, String) = {
+        let conn = kit.db.store().client().await.expect("conn");
+        let row = conn
+            .query_one(
+                "SELECT hs_object_id, email FROM hubspot.contacts ORDER BY 1 LIMIT 1",
+                &[],
+            )
+            .await
+            .expect("a contact");
+        (row.get(0), row.get(1))
+    };
+    let mut holder = kit.db.store().client().await.expect("conn");
+    holder
+        .batch_execute(&format!(
+            "ALTER DATABASE {} SET lock_timeout = '300ms'",
+            kit.scalar::<String>("SELECT quote_ident(current_database())")
+                .await
+        ))
+        .await
+        .expect("lock_timeout");
+    let hold = holder.transaction().await.expect("begin");
+    hold.execute(
+        "SELECT 1 FROM hubspot.contacts WHERE hs_object_id = $1 FOR UPDATE",
+        &[&id],
+    )
+    .await
+    .expect("lock the row");
+
+    let log = kit.dir.path().join("gdpr.log");
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(&kit.config)
+        .args(["gdpr-delete", "--email", &email])
+        .env("ONESHOT_TOKEN", "pat-oneshot")
+        .env("ONESHOT_DATABASE_URL", kit.db.url())
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("spawn");
+    let stderr = || std::fs::read_to_string(&log).unwrap_or_default();
+    let started = std::time::Instant::now();
+    while !stderr().contains("retrying") {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "gdpr-delete ended ({status}) without retrying:\n{}",
+                stderr()
+            );
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(90),
+            "no retry"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    hold.rollback().await.expect("release the row");
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{}", stderr());
+    let left: i64 = kit
+        .scalar(&format!(
+            "SELECT count(*) FROM hubspot.contacts WHERE hs_object_id = {id}"
+        ))
+        .await;
+    assert_eq!(left, 0, "erased in PostgreSQL after the retry");
+    let (code, _) = kit.hubspot(&format!("/crm/v3/objects/contacts/{id}")).await;
+    assert_eq!(code, 404, "erased in HubSpot");
+}

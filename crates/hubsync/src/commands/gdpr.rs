@@ -13,15 +13,18 @@
 //!
 //! The email is never logged nor stored.
 
-use std::{path::Path, process::ExitCode};
+use std::{path::Path, process::ExitCode, time::Duration};
 
 use anyhow::Context;
+use backon::{ExponentialBuilder, Retryable};
 use hubsync_hubspot::HubSpotClient;
 use hubsync_store::{
-    GenericClient, Store,
+    GenericClient, Store, StoreError,
     associations::load_association_mappings,
     catalog::load_mapping,
+    classify,
     naming::quote_ident,
+    schema::TableMapping,
     state::audit::{self, AuditEntry, Direction},
     tagged_transaction,
 };
@@ -69,14 +72,16 @@ pub(crate) async fn run(config_path: &Path, args: &GdprDeleteArgs) -> anyhow::Re
 ///
 /// # Errors
 /// HubSpot refused the delete (other than "not found"), or PostgreSQL failed (the
-/// transaction is rolled back; running the command again finishes the job).
+/// transaction is rolled back and retried while the failure is transient — a deadlock
+/// with the daemon, a lost connection — so HubSpot's side is never left erased alone;
+/// running the command again finishes the job after any other failure).
 pub(crate) async fn erase(
     store: &Store,
     client: &HubSpotClient,
     schema: &str,
     email: &str,
 ) -> anyhow::Result<Erasure> {
-    let mut conn = store.client().await.context("cannot reach PostgreSQL")?;
+    let conn = store.client().await.context("cannot reach PostgreSQL")?;
     let mapping = load_mapping(&conn, schema, CONTACTS)
         .await
         .context("cannot read the catalog")?;
@@ -107,14 +112,59 @@ pub(crate) async fn erase(
         hubspot_delete(client, &id.to_string(), None).await?;
     }
 
+    drop(conn);
+    let attempt = || erase_in_postgres(store, schema, mapping.as_ref(), &rows);
+    let erasure = attempt
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(200))
+                .with_max_delay(Duration::from_secs(5))
+                .with_max_times(8)
+                .with_jitter(),
+        )
+        .when(retryable)
+        .notify(|err, wait| {
+            tracing::warn!(error = %format!("{err:#}"), ?wait, "the PostgreSQL part of the erasure failed; retrying");
+        })
+        .await?;
+    tracing::info!(
+        records = erasure.ids.len(),
+        rows = erasure.rows,
+        "GDPR delete done"
+    );
+    Ok(erasure)
+}
+
+/// Whether a failed erasure transaction may succeed when run again: a deadlock with the
+/// daemon writing the same record (it archives it when HubSpot's deletion webhook
+/// arrives), a lock or statement timeout, a lost connection.
+fn retryable(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<StoreError>()
+            .is_some_and(StoreError::is_retryable)
+            || cause
+                .downcast_ref::<hubsync_store::tokio_postgres::Error>()
+                .is_some_and(|e| classify(e).is_retryable())
+    })
+}
+
+/// The PostgreSQL part of an erasure: one transaction (so a retry starts from nothing).
+async fn erase_in_postgres(
+    store: &Store,
+    schema: &str,
+    mapping: Option<&TableMapping>,
+    rows: &[(String, Option<i64>)],
+) -> anyhow::Result<Erasure> {
+    let mut conn = store.client().await.context("cannot reach PostgreSQL")?;
     let mut erasure = Erasure {
         ids: rows.iter().filter_map(|r| r.1).collect(),
         ..Erasure::default()
     };
     let tx = tagged_transaction(&mut conn).await?;
     let junctions = load_association_mappings(&tx, schema).await?;
-    for (row_key, id) in &rows {
-        if let Some(m) = &mapping {
+    for (row_key, id) in rows {
+        if let Some(m) = mapping {
             erasure.rows += tx
                 .execute(
                     &format!(
@@ -167,11 +217,6 @@ pub(crate) async fn erase(
         .collect();
     audit::insert(&tx, &entries).await?;
     tx.commit().await.context("cannot commit the erasure")?;
-    tracing::info!(
-        records = erasure.ids.len(),
-        rows = erasure.rows,
-        "GDPR delete done"
-    );
     Ok(erasure)
 }
 
