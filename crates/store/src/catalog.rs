@@ -43,7 +43,7 @@ const KIND_PROPERTY: &str = "property";
 const KIND_PRIMARY: &str = "primary_association";
 
 /// The property that is the record id itself (stored in `hs_object_id`, never a column).
-pub(crate) const ID_PROPERTY: &str = "hs_object_id";
+pub const ID_PROPERTY: &str = "hs_object_id";
 
 /// One row of `hubsync.catalog_columns`.
 #[derive(Debug, Clone)]

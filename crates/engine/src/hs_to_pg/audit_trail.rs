@@ -1,7 +1,7 @@
 //! The audit trail of HubSpot → PostgreSQL writes: for every row a batch inserted or
 //! updated, one `hubsync.audit` entry (direction `hubspot_to_postgres`) — `create` for a
 //! new row (no values: they are in the row), `update` with each changed field's old → new
-//! value (HubSpot's canonical string form). Written in the batch's transaction, so the
+//! value (HubSpot's canonical string form) — none when no field changed. Written in the batch's transaction, so the
 //! trail commits with the data. (The PostgreSQL → HubSpot writer and the two-way merge
 //! audit their own decisions.)
 
@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use hubsync_store::{
     GenericClient, StoreError,
+    catalog::ID_PROPERTY,
     rows::StoredRow,
     schema::TableMapping,
     state::audit::{self, AuditEntry, Direction},
@@ -42,24 +43,31 @@ pub(crate) async fn record(
     let entries: Vec<AuditEntry> = rows
         .iter()
         .filter(|r| written.contains(&r.hs_object_id))
-        .map(|r| {
+        .filter_map(|r| {
             let Some(prev) = old.get(&r.hs_object_id) else {
                 let mut e =
                     AuditEntry::new(Direction::HubspotToPostgres, &mapping.object, "create");
                 e.hs_object_id = Some(r.hs_object_id);
-                return e;
+                return Some(e);
             };
             let mut e = AuditEntry::new(Direction::HubspotToPostgres, &mapping.object, "update");
             e.hs_object_id = Some(r.hs_object_id);
             e.row_key = Some(prev.row_id.to_string());
             for (property, new) in &r.properties {
+                if property == ID_PROPERTY {
+                    continue; // the key itself, stored as hs_object_id
+                }
                 let new = canonical(property, new.as_deref());
                 let was = prev.properties.get(property).cloned().flatten();
                 if new != was {
                     e = e.change(property, was.as_deref(), new.as_deref());
                 }
             }
-            e
+            // A copy of the same version rewritten (a pass's lookback window) changed
+            // nothing worth an entry.
+            let changed = e.fields.as_object().is_some_and(|f| !f.is_empty())
+                || prev.archived_at.is_some() != r.archived_at.is_some();
+            changed.then_some(e)
         })
         .collect();
     audit::insert(tx, &entries).await

@@ -107,6 +107,24 @@ async fn edits_archives_and_merges_arrive_on_the_next_pass() {
         40,
         "no duplicates"
     );
+    let edits = format!(
+        "SELECT count(*) FROM hubsync.audit WHERE object = 'contacts' AND hs_object_id = {edited} \
+           AND action = 'update' AND fields ? 'firstname'"
+    );
+    assert_eq!(k.count(&edits).await, 1, "the edit is audited");
+
+    // The next pass reads the edited record again (it is inside the lookback window): the
+    // same version changes nothing, and the audit says nothing about it.
+    k.pass(&pipelines).await;
+    assert_eq!(k.count(&edits).await, 1);
+    assert_eq!(
+        k.count(&format!(
+            "SELECT count(*) FROM hubsync.audit WHERE hs_object_id = {edited} AND action = 'update'"
+        ))
+        .await,
+        1,
+        "no entry for a copy that changed nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
