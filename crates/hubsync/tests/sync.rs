@@ -164,12 +164,26 @@ async fn check_reports_what_is_missing() {
         &["contacts", "unicorns"],
     );
     let _ = &db;
+    // And a webhook secret from a variable that is not set.
+    let toml = std::fs::read_to_string(&setup.config).expect("read config");
+    let toml = toml.replacen(
+        "rate_limit = \"off\"\n",
+        "rate_limit = \"off\"\nwebhook_secret = { env = \"HUBSYNC_TEST_UNSET_SECRET\" }\n",
+        1,
+    );
+    std::fs::write(&setup.config, toml).expect("write config");
     let check = hubsync(&setup.config, &["check"]);
     let out = text(&check.stdout);
     assert!(!check.status.success(), "{out}");
     assert!(out.contains("ok   hubspot contacts"), "{out}");
     assert!(out.contains("FAIL hubspot unicorns"), "{out}");
     assert!(out.contains("FAIL postgres"), "{out}");
+    assert!(
+        out.contains(
+            "FAIL hubspot.webhook_secret: the environment variable HUBSYNC_TEST_UNSET_SECRET is not set"
+        ),
+        "{out}"
+    );
 
     // A literal token in the file is refused with a one-line reason.
     let literal = setup.dir.path().join("literal.toml");

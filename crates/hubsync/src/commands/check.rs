@@ -46,6 +46,12 @@ pub(crate) async fn run(config_path: &Path) -> anyhow::Result<ExitCode> {
             config.objects.len()
         ),
     )];
+    if let Some(why) = &config.hubspot.webhook_secret_missing {
+        findings.push(Finding::fail(
+            "hubspot.webhook_secret",
+            format!("{why}: `hubsync run` would refuse every webhook"),
+        ));
+    }
     findings.extend(check_hubspot(&config).await);
     findings.extend(check_postgres(&config).await);
     for f in &findings {

@@ -51,6 +51,9 @@ pub(crate) struct HubSpotConfig {
     pub(crate) daily_limit: Option<u64>,
     /// Webhook client secret (needed by `hubsync run` for signature checks).
     pub(crate) webhook_secret: Option<SecretString>,
+    /// Why a configured webhook secret resolved to nothing (an unset variable, an empty
+    /// file): `hubsync check` reports it, `hubsync run` warns and refuses webhooks.
+    pub(crate) webhook_secret_missing: Option<String>,
 }
 
 /// `[postgres]`, validated.
@@ -175,9 +178,13 @@ fn validate(file: FileConfig) -> Result<Config, ConfigError> {
     };
     let rate_limit = parse_rate_limit(h.rate_limit.as_deref().unwrap_or("100/10s"))
         .map_err(|r| invalid("hubspot.rate_limit", r))?;
-    let webhook_secret = match h.webhook_secret {
-        Some(r) => resolve_secret("hubspot.webhook_secret", &r, false)?,
-        None => None,
+    let (webhook_secret, webhook_secret_missing) = match h.webhook_secret {
+        Some(r) => {
+            let secret = resolve_secret("hubspot.webhook_secret", &r, false)?;
+            let missing = secret.is_none().then(|| empty_secret(&r));
+            (secret, missing)
+        }
+        None => (None, None),
     };
     let hubspot = HubSpotConfig {
         base_url,
@@ -186,6 +193,7 @@ fn validate(file: FileConfig) -> Result<Config, ConfigError> {
         search_per_second: h.search_rate_limit.unwrap_or(4).max(1),
         daily_limit: h.daily_limit,
         webhook_secret,
+        webhook_secret_missing,
     };
 
     let p = file.postgres;

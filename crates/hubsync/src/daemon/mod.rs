@@ -63,6 +63,7 @@ pub(crate) async fn run(config: Config, shutdown: CancellationToken) -> anyhow::
         })),
         None => {
             tracing::warn!(
+                why = config.hubspot.webhook_secret_missing.as_deref().unwrap_or("not configured"),
                 every = ?config.server.reconcile_every,
                 "hubspot.webhook_secret is not set: webhooks are refused and HubSpot changes arrive by polling only"
             );
