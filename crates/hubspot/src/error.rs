@@ -95,6 +95,15 @@ impl HubSpotError {
         }
     }
 
+    /// True when the object type in the path does not exist: HubSpot answers 400 "Unable to
+    /// infer object type from: …" (hubspot-api.md §0), some endpoints 404.
+    pub fn is_unknown_object_type(&self) -> bool {
+        self.is_not_found()
+            || self.api().is_some_and(|api| {
+                api.status == 400 && api.message.starts_with("Unable to infer object type")
+            })
+    }
+
     /// True for HTTP 404 (`OBJECT_NOT_FOUND`).
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)

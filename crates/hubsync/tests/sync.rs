@@ -176,7 +176,10 @@ async fn check_reports_what_is_missing() {
     let out = text(&check.stdout);
     assert!(!check.status.success(), "{out}");
     assert!(out.contains("ok   hubspot contacts"), "{out}");
-    assert!(out.contains("FAIL hubspot unicorns"), "{out}");
+    assert!(
+        out.contains("FAIL hubspot unicorns: HubSpot has no object type \"unicorns\""),
+        "{out}"
+    );
     assert!(out.contains("FAIL postgres"), "{out}");
     assert!(
         out.contains(

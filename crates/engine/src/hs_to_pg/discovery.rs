@@ -87,8 +87,11 @@ pub async fn discover(
 ) -> Result<ObjectContext, SyncError> {
     let object = settings.name.as_str();
     let definitions = fetch_definitions(client, object).await.map_err(|e| {
-        if e.is_not_found() {
-            SyncError::Setup(format!("HubSpot has no object type {object:?}"))
+        if e.is_unknown_object_type() {
+            SyncError::Setup(format!(
+                "HubSpot has no object type {object:?} (use a standard object's plural name, \
+                 such as contacts, or a custom object's name or object type id)"
+            ))
         } else {
             on(object)(e)
         }

@@ -74,7 +74,9 @@ fn hubspot_problem(object: &str, err: &HubSpotError) -> String {
         Some(403) => format!(
             "missing scope (403): the private app needs crm.objects.{object}.read (and .write for two-way) and crm.schemas.{object}.read"
         ),
-        Some(404) => format!("HubSpot has no object type {object:?}"),
+        _ if err.is_unknown_object_type() => format!(
+            "HubSpot has no object type {object:?} (use a standard object's plural name, such as contacts, or a custom object's name or object type id)"
+        ),
         _ => format!(
             "cannot reach HubSpot: {}",
             hubsync_engine::hs_to_pg::error_chain(err)
