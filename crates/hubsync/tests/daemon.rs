@@ -437,6 +437,39 @@ async fn demo_runs_on_its_own_postgres_twice() {
     }
 }
 
+/// A demo that fails after starting its private PostgreSQL (here: the local HubSpot's port
+/// is taken) stops that PostgreSQL before it exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_demo_start_leaves_no_postgres_running() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let out = Command::new(BIN)
+        .args(["demo", "--seed-contacts", "5", "--data-dir"])
+        .arg(dir.path())
+        .args([
+            "--port",
+            &free_port().to_string(),
+            "--emulator-port",
+            &port.to_string(),
+        ])
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run demo");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cannot start the local HubSpot"),
+        "{stderr}"
+    );
+    let pid_file = dir.path().join("postgres/data/postmaster.pid");
+    assert!(
+        dir.path().join("postgres/data").exists() && !pid_file.exists(),
+        "the private PostgreSQL was started and is stopped again"
+    );
+}
+
 /// A second `hubsync demo` run meets a freshly seeded local HubSpot: the demo database is
 /// reset with it, so the first run's PostgreSQL edit is gone and PostgreSQL matches HubSpot.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -43,12 +43,28 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 .await
                 .context("cluster start task")?
                 .context("cannot start the private PostgreSQL (are PostgreSQL's server binaries installed?)")?;
-            recreate_database(&cluster).await?;
             let url = cluster.url_for(DEMO_DB);
             (Some(cluster), url)
         }
     };
+    let outcome = match &cluster {
+        Some(cluster) => match recreate_database(cluster).await {
+            Ok(()) => serve(&args, &dir, &database_url).await,
+            Err(err) => Err(err),
+        },
+        None => serve(&args, &dir, &database_url).await,
+    };
+    // Stopped however the demo ends, so a failed start leaves no server behind.
+    if let Some(cluster) = cluster
+        && let Err(err) = tokio::task::spawn_blocking(move || cluster.stop()).await?
+    {
+        tracing::warn!(error = %err, "private PostgreSQL did not stop cleanly");
+    }
+    outcome.map(|()| ExitCode::SUCCESS)
+}
 
+/// The local HubSpot and the daemon on `database_url`, until Ctrl-C.
+async fn serve(args: &DemoArgs, dir: &std::path::Path, database_url: &str) -> anyhow::Result<()> {
     let webhook_url = format!("http://127.0.0.1:{}/webhooks/hubspot", args.port);
     let emulator = hubsync_emulator::spawn(EmulatorConfig {
         listen: ([127, 0, 0, 1], args.emulator_port).into(),
@@ -81,7 +97,7 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         &emulator.base_url(),
         &token_file,
         &secret_file,
-        &database_url,
+        database_url,
         args.port,
     );
     let config_path = dir.join("hubsync.toml");
@@ -91,16 +107,11 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let hubspot = emulator.base_url();
     quick_webhooks(&hubspot).await;
     let id = first_contact(&config).await;
-    print_welcome(&hubspot, &database_url, &config_path, args.port, id);
+    print_welcome(&hubspot, database_url, &config_path, args.port, id);
     let shutdown = daemon::signal_token();
     let outcome = daemon::run(config, shutdown).await;
     emulator.shutdown().await;
-    if let Some(cluster) = cluster
-        && let Err(err) = tokio::task::spawn_blocking(move || cluster.stop()).await?
-    {
-        tracing::warn!(error = %err, "private PostgreSQL did not stop cleanly");
-    }
-    outcome.map(|()| ExitCode::SUCCESS)
+    outcome
 }
 
 /// HubSpot batches webhook events for about a second; the demo's local HubSpot sends them
