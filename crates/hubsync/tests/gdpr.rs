@@ -148,6 +148,11 @@ async fn gdpr_delete_erases_everywhere_and_keeps_an_anonymous_audit_entry() {
         !logs.contains(&email.to_lowercase()),
         "the email is never logged: {logs}"
     );
+    assert!(logs.contains("gdpr delete done"), "{logs}");
+    assert!(
+        !logs.contains('\u{1b}'),
+        "no terminal colours in a log that is not a terminal: {logs}"
+    );
 
     let (status, _) = kit.hubspot(&format!("/crm/v3/objects/contacts/{id}")).await;
     assert_eq!(status, 404, "erased in HubSpot");
