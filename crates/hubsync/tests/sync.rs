@@ -133,6 +133,21 @@ async fn check_sync_once_and_status_json() {
         text(&again.stdout)
     );
 
+    // A change HubSpot refused is an error, not pending work (the row is as the capture
+    // trigger would leave it after a refused write).
+    db.store()
+        .client()
+        .await
+        .expect("conn")
+        .execute(
+            "INSERT INTO hubsync.outbox (object, source_table, op, row_key, changed_columns, \
+               status, last_error, changed_at) \
+             VALUES ('contacts', 'hubspot.contacts', 'UPDATE', 'k', '{lifecyclestage}', \
+               'failed', 'INVALID_OPTION', now() - interval '1 hour')",
+            &[],
+        )
+        .await
+        .expect("a refused change");
     let status = hubsync(&setup.config, &["status", "--json"]);
     assert!(status.status.success(), "{}", text(&status.stderr));
     let json: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status JSON");
@@ -144,10 +159,16 @@ async fn check_sync_once_and_status_json() {
     assert_eq!(contacts["backfill"], "done");
     assert!(contacts["last_sync"].is_string());
     assert_eq!(contacts["pending_outbound"], 0);
+    assert_eq!(contacts["failed_outbound"], 1);
     assert_eq!(contacts["open_conflicts"], 0);
     // Nothing waits to be applied: not behind, however long ago HubSpot last changed
     // (the seeded records were modified months ago).
     assert_eq!(contacts["lag_seconds"], 0, "{contacts}");
+    let table = text(&hubsync(&setup.config, &["status"]).stdout);
+    assert!(
+        table.lines().next().is_some_and(|h| h.contains("errors")),
+        "{table}"
+    );
     drop(setup.dir);
     emu.shutdown().await;
 }

@@ -37,6 +37,9 @@ pub(crate) struct ObjectStatus {
     pub(crate) lag_seconds: Option<i64>,
     /// PostgreSQL changes waiting to be written to HubSpot.
     pub(crate) pending_outbound: i64,
+    /// PostgreSQL changes HubSpot refused (the reason is in `hubsync.outbox.last_error` and
+    /// on the dashboard); retried when the row is edited again. The `errors` column.
+    pub(crate) failed_outbound: i64,
     /// Open conflicts.
     pub(crate) open_conflicts: i64,
     /// Values that did not fit their column.
@@ -59,7 +62,7 @@ pub(crate) async fn run(config_path: &Path, args: &StatusArgs) -> anyhow::Result
         );
     } else {
         println!(
-            "{:<16} {:>10} {:>9} {:<12} {:<25} {:>8} {:>8} {:>9} {:>7}",
+            "{:<16} {:>10} {:>9} {:<12} {:<29} {:>8} {:>8} {:>7} {:>9} {:>7}",
             "object",
             "rows",
             "archived",
@@ -67,12 +70,13 @@ pub(crate) async fn run(config_path: &Path, args: &StatusArgs) -> anyhow::Result
             "last sync",
             "lag (s)",
             "outbox",
+            "errors",
             "conflicts",
             "issues"
         );
         for s in &objects {
             println!(
-                "{:<16} {:>10} {:>9} {:<12} {:<25} {:>8} {:>8} {:>9} {:>7}",
+                "{:<16} {:>10} {:>9} {:<12} {:<29} {:>8} {:>8} {:>7} {:>9} {:>7}",
                 s.object,
                 s.rows.map_or("-".into(), |n| n.to_string()),
                 s.archived.map_or("-".into(), |n| n.to_string()),
@@ -80,6 +84,7 @@ pub(crate) async fn run(config_path: &Path, args: &StatusArgs) -> anyhow::Result
                 s.last_sync.as_deref().unwrap_or("never"),
                 s.lag_seconds.map_or("-".into(), |n| n.to_string()),
                 s.pending_outbound,
+                s.failed_outbound,
                 s.open_conflicts,
                 s.issues
             );
@@ -150,7 +155,13 @@ pub(crate) async fn object_status(
         lag_seconds: Some(lag_seconds(conn, object).await?),
         pending_outbound: count(
             conn,
-            "SELECT count(*) FROM hubsync.outbox WHERE object = $1",
+            "SELECT count(*) FROM hubsync.outbox WHERE object = $1 AND status <> 'failed'",
+            object,
+        )
+        .await?,
+        failed_outbound: count(
+            conn,
+            "SELECT count(*) FROM hubsync.outbox WHERE object = $1 AND status = 'failed'",
             object,
         )
         .await?,
