@@ -22,7 +22,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use hubsync_hubspot::HubSpotClient;
-use hubsync_store::Store;
+use hubsync_store::{Store, state::summary};
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
@@ -179,8 +179,10 @@ impl Checker {
         let mut out = Vec::new();
         let conn = self.store.client().await?;
         if let Some(limit) = a.lag {
+            let summaries = summary::by_object(&conn).await?;
             for (name, direction) in &self.objects {
-                let st = object_status(&conn, &self.schema, name, direction).await?;
+                let summary = summaries.get(name).cloned().unwrap_or_default();
+                let st = object_status(&conn, &self.schema, name, direction, &summary).await?;
                 let lag = st.lag_seconds.unwrap_or(0) as f64;
                 out.push(Observation {
                     key: format!("lag:{name}"),

@@ -47,13 +47,13 @@ pub(crate) async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             (Some(cluster), url)
         }
     };
-    let outcome = match &cluster {
-        Some(cluster) => match recreate_database(cluster).await {
-            Ok(()) => serve(&args, &dir, &database_url).await,
-            Err(err) => Err(err),
-        },
-        None => serve(&args, &dir, &database_url).await,
-    };
+    let outcome = async {
+        if let Some(cluster) = &cluster {
+            recreate_database(cluster).await?;
+        }
+        serve(&args, &dir, &database_url).await
+    }
+    .await;
     // Stopped however the demo ends, so a failed start leaves no server behind.
     if let Some(cluster) = cluster
         && let Err(err) = tokio::task::spawn_blocking(move || cluster.stop()).await?

@@ -5,10 +5,15 @@
 use std::{path::Path, process::ExitCode};
 
 use anyhow::Context;
+use chrono::Utc;
 use hubsync_engine::hs_to_pg::checkpoint::{
     self, BACKFILL, BackfillPosition, INCREMENTAL, IncrementalPosition, from_ms,
 };
-use hubsync_store::{GenericClient, catalog::load_mapping};
+use hubsync_store::{
+    GenericClient,
+    catalog::load_mapping,
+    state::summary::{self, ObjectSummary},
+};
 use serde::Serialize;
 
 use crate::{cli::StatusArgs, commands::sync::connect, config::Config};
@@ -51,9 +56,20 @@ pub(crate) async fn run(config_path: &Path, args: &StatusArgs) -> anyhow::Result
     let config = Config::load(config_path)?;
     let store = connect(&config).await?;
     let conn = store.client().await.context("cannot reach PostgreSQL")?;
+    let summaries = summary::by_object(&conn).await?;
     let mut objects = Vec::new();
     for o in &config.objects {
-        objects.push(object_status(&conn, &config.postgres.schema, &o.name, &o.direction).await?);
+        let summary = summaries.get(&o.name).cloned().unwrap_or_default();
+        objects.push(
+            object_status(
+                &conn,
+                &config.postgres.schema,
+                &o.name,
+                &o.direction,
+                &summary,
+            )
+            .await?,
+        );
     }
     if args.json {
         println!(
@@ -95,14 +111,6 @@ pub(crate) async fn run(config_path: &Path, args: &StatusArgs) -> anyhow::Result
     Ok(ExitCode::SUCCESS)
 }
 
-async fn count(conn: &impl GenericClient, sql: &str, object: &str) -> anyhow::Result<i64> {
-    let row = conn
-        .query_one(sql, &[&object])
-        .await
-        .with_context(|| format!("status query for {object}"))?;
-    Ok(row.get(0))
-}
-
 /// One object's status, read from the catalog, the cursors and the state tables (also the
 /// dashboard's overview).
 pub(crate) async fn object_status(
@@ -110,6 +118,7 @@ pub(crate) async fn object_status(
     schema: &str,
     object: &str,
     direction: &str,
+    summary: &ObjectSummary,
 ) -> anyhow::Result<ObjectStatus> {
     let mapping = load_mapping(conn, schema, object)
         .await
@@ -152,47 +161,10 @@ pub(crate) async fn object_status(
             .as_ref()
             .and_then(|i| i.last_pass_ms)
             .map(|ms| from_ms(ms).to_rfc3339()),
-        lag_seconds: Some(lag_seconds(conn, object).await?),
-        pending_outbound: count(
-            conn,
-            "SELECT count(*) FROM hubsync.outbox WHERE object = $1 AND status <> 'failed'",
-            object,
-        )
-        .await?,
-        failed_outbound: count(
-            conn,
-            "SELECT count(*) FROM hubsync.outbox WHERE object = $1 AND status = 'failed'",
-            object,
-        )
-        .await?,
-        open_conflicts: count(
-            conn,
-            "SELECT count(*) FROM hubsync.conflicts WHERE object = $1 AND status = 'open'",
-            object,
-        )
-        .await?,
-        issues: count(
-            conn,
-            "SELECT count(*) FROM hubsync.issues WHERE object = $1",
-            object,
-        )
-        .await?,
+        lag_seconds: Some(summary.lag_seconds(Utc::now())),
+        pending_outbound: summary.outbox_pending,
+        failed_outbound: summary.outbox_failed,
+        open_conflicts: summary.conflicts_open,
+        issues: summary.issues,
     })
-}
-
-/// [`ObjectStatus::lag_seconds`]: the oldest waiting inbox event or outbox entry.
-async fn lag_seconds(conn: &impl GenericClient, object: &str) -> anyhow::Result<i64> {
-    let row = conn
-        .query_one(
-            "SELECT greatest(
-                 (SELECT extract(epoch FROM now() - min(received_at)) FROM hubsync.inbox
-                   WHERE object = $1 AND processed_at IS NULL),
-                 (SELECT extract(epoch FROM now() - min(changed_at)) FROM hubsync.outbox
-                   WHERE object = $1 AND status <> 'failed'),
-                 0)::int8",
-            &[&object],
-        )
-        .await
-        .context("cannot read the inbox and outbox")?;
-    Ok(row.get(0))
 }

@@ -20,6 +20,8 @@ pub struct ObjectSummary {
     pub outbox_oldest: Option<DateTime<Utc>>,
     /// Webhook events not yet processed.
     pub inbox_pending: i64,
+    /// When the oldest of them arrived (for lag).
+    pub inbox_oldest: Option<DateTime<Utc>>,
     /// Conflicts waiting for a person.
     pub conflicts_open: i64,
     /// Values that did not fit their column.
@@ -28,6 +30,20 @@ pub struct ObjectSummary {
     pub records_failed: i64,
     /// The most recent checkpoint of any of the object's streams.
     pub last_checkpoint: Option<DateTime<Utc>>,
+}
+
+impl ObjectSummary {
+    /// How far behind the object is at `now`, in whole seconds: the age of the oldest
+    /// change not yet applied — a webhook event waiting in the inbox or a PostgreSQL change
+    /// waiting in the outbox (rejected entries are errors, not lag); 0 when nothing waits.
+    pub fn lag_seconds(&self, now: DateTime<Utc>) -> i64 {
+        [self.inbox_oldest, self.outbox_oldest]
+            .into_iter()
+            .flatten()
+            .map(|at| (now - at).num_seconds().max(0))
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 /// Summaries of every object that appears in any state table, by object name.
@@ -43,7 +59,7 @@ pub async fn by_object(
                WHERE status IN ('pending', 'in_flight') GROUP BY object \
              UNION ALL SELECT object, 'outbox_failed', count(*), NULL FROM hubsync.outbox \
                WHERE status = 'failed' GROUP BY object \
-             UNION ALL SELECT object, 'inbox_pending', count(*), NULL FROM hubsync.inbox \
+             UNION ALL SELECT object, 'inbox_pending', count(*), min(received_at) FROM hubsync.inbox \
                WHERE processed_at IS NULL GROUP BY object \
              UNION ALL SELECT object, 'conflicts_open', count(*), NULL FROM hubsync.conflicts \
                WHERE status = 'open' GROUP BY object \
@@ -68,7 +84,10 @@ pub async fn by_object(
                 summary.outbox_oldest = at;
             }
             "outbox_failed" => summary.outbox_failed = count,
-            "inbox_pending" => summary.inbox_pending = count,
+            "inbox_pending" => {
+                summary.inbox_pending = count;
+                summary.inbox_oldest = at;
+            }
             "conflicts_open" => summary.conflicts_open = count,
             "issues" => summary.issues = count,
             "records_failed" => summary.records_failed = count,

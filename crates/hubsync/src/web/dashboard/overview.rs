@@ -19,8 +19,8 @@ pub(super) async fn page(State(d): State<Arc<Dashboard>>) -> PageResult<Markup> 
     let schema = &d.settings.schema;
     let mut rows = Vec::new();
     for o in &d.objects {
-        let status = object_status(&conn, schema, &o.name, &o.direction).await?;
         let s = summaries.get(&o.name).cloned().unwrap_or_default();
+        let status = object_status(&conn, schema, &o.name, &o.direction, &s).await?;
         rows.push((o, status, s));
     }
     let open_conflicts: i64 = rows.iter().map(|r| r.1.open_conflicts).sum();
